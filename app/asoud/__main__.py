@@ -1,0 +1,3 @@
+from asoud.cli import main
+
+main()

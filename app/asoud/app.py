@@ -1,0 +1,92 @@
+"""The ASGI application factory: the composition root of the HTTP API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+
+from asoud import __version__
+from asoud.identity import auth
+from asoud.identity import routes as identity_routes
+from asoud.platform import health
+from asoud.platform.errors import (
+    DomainError,
+    domain_error_handler,
+    http_error_handler,
+    unhandled_error_handler,
+)
+from asoud.platform.http import Api
+from asoud.platform.metrics import MetricsMiddleware, metrics_endpoint
+from asoud.platform.middleware import RequestContextMiddleware
+from asoud.platform.openapi import docs_routes
+from asoud.platform.settings import Settings, load_settings
+from asoud.runtime import Platform
+
+# Every domain's endpoint registry, in the order they appear in the documentation.
+DOMAIN_APIS: list[Api] = [health.api, identity_routes.api]
+
+
+def build_api() -> Api:
+    root = Api()
+    for domain_api in DOMAIN_APIS:
+        root.endpoints.extend(domain_api.endpoints)
+    root.authenticator = auth.authenticate
+    root.limiter = auth.general_limits
+    return root
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    platform = Platform.create(settings)
+    api = build_api()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await platform.start()
+        try:
+            yield
+        finally:
+            await platform.close()
+
+    routes = [
+        *api.routes(),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *docs_routes(api, title="ASOUD API", version=__version__),
+    ]
+    app = Starlette(
+        debug=False,  # tracebacks never reach a response, whatever ASOUD_DEBUG says
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(MetricsMiddleware),
+            Middleware(
+                RequestContextMiddleware,
+                hsts=settings.is_production,
+                trusted_proxy_hops=settings.trusted_proxy_hops,
+            ),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_allow_origins),
+                allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
+                               "Accept-Language", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit",
+                                "RateLimit-Remaining", "RateLimit-Reset", "API-Version"],
+                max_age=600,
+            ),
+        ],
+        exception_handlers={
+            DomainError: domain_error_handler,
+            HTTPException: http_error_handler,
+            Exception: unhandled_error_handler,
+        },
+    )
+    app.state.platform = platform
+    app.state.api = api
+    return app

@@ -1,0 +1,282 @@
+"""The ``asoud`` command: serve, quick start, migrate, keys, users, tokens and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from asoud.platform.settings import ConfigurationError, Settings, load_settings
+
+app = typer.Typer(help="ASOUD marketplace platform", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="JWT signing keyring", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts", no_args_is_help=True)
+token_app = typer.Typer(help="Access tokens for operators and scripts", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.add_typer(token_app, name="token")
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+T = TypeVar("T")
+QUICKSTART_DIR = Path(".asoud")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro_factory()
+
+    return asyncio.run(main())
+
+
+async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    from asoud.platform import database
+
+    orm = await database.init_database(settings)
+    try:
+        return await work()
+    finally:
+        await database.close_database(orm)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the HTTP API (one process; run more pods, not more workers). Migrations are separate."""
+    import uvicorn
+
+    from asoud.app import create_app
+    from asoud.platform.logging import configure_logging
+
+    settings = _settings()
+    configure_logging()
+    try:
+        application = create_app(settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=host, port=port, proxy_headers=False, server_header=False,
+                log_config=None, access_log=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (PostgreSQL advisory lock: one migrator at a time)."""
+    from asoud.platform import database
+
+    settings = _settings()
+    _run(lambda: database.migrate(settings, report=lambda line: print(line, flush=True)))
+
+
+@db_app.command("makemigrations")
+def makemigrations(name: Annotated[str | None, typer.Option(help="migration name")] = None) -> None:
+    """Write a migration for model changes into app/asoud/migrations (developers)."""
+    from tortoise.migrations.autodetector import MigrationAutodetector
+    from tortoise.migrations.writer import format_migration_name
+
+    from asoud.platform.database import tortoise_config
+
+    config = tortoise_config(_settings(database_url="sqlite://:memory:"))
+
+    async def detect() -> list[str]:
+        from tortoise.context import TortoiseContext
+
+        async with TortoiseContext() as ctx:
+            await ctx.init(config=config)
+            assert ctx.apps is not None
+            writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
+        written = []
+        for writer in writers:
+            if name:
+                writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), name)
+            written.append(str(writer.write()))
+        return written
+
+    written = _run(detect)
+    print("\n".join(written) if written else "no changes detected")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path, typer.Option(help="keyring file to create")],
+    algorithm: Annotated[str, typer.Option(help="ES256, RS256 or EdDSA")] = "ES256",
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Create a keyring with an active and a next key."""
+    from asoud.platform.keyring import KeyringError, new_keyring, write_keyring
+
+    if out.exists() and not force:
+        console.print(f"[red]{out} exists[/red]; use --force to replace it (logs everyone out)")
+        raise typer.Exit(1)
+    try:
+        ring = new_keyring(algorithm)
+    except KeyringError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    write_keyring(out, ring)
+    print(f"wrote {out}: active {ring.active.kid}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    file: Annotated[Path, typer.Option(help="keyring file to rotate in place")],
+) -> None:
+    """One rotation step: retiring keys removed, active → retiring, next → active, new next."""
+    from asoud.platform.keyring import KeyringError, read_keyring, rotate, write_keyring
+
+    try:
+        ring = rotate(read_keyring(file))
+    except KeyringError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    write_keyring(file, ring)
+    for key in ring.keys:
+        print(f"{key.state.value:9} {key.kid} {key.alg}")
+
+
+@users_app.command("create-staff")
+def create_staff(phone: Annotated[str, typer.Option(help="mobile number")]) -> None:
+    """Create a staff account, or promote an existing user to staff."""
+    from asoud.identity.phone import normalise_phone
+    from asoud.identity.services import ensure_staff
+
+    try:
+        normalised = normalise_phone(phone)
+    except ValueError:
+        console.print("[red]not a valid mobile number[/red]")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    user, created = _run(lambda: _with_database(settings, lambda: ensure_staff(normalised)))
+    print(f"{'created' if created else 'promoted'} staff user {user.id}")
+
+
+@token_app.command("issue")
+def token_issue(phone: Annotated[str, typer.Option(help="mobile number of an existing user")]) -> None:
+    """Start a session for a user and print its access and refresh tokens as JSON."""
+    import json
+
+    from asoud.identity.models import User
+    from asoud.identity.phone import normalise_phone
+    from asoud.identity.tokens import start_session
+    from asoud.runtime import Platform
+
+    settings = _settings()
+    platform = Platform.create(settings)
+
+    async def issue() -> dict[str, Any] | None:
+        user = await User.get_or_none(phone=normalise_phone(phone), is_active=True)
+        if user is None:
+            return None
+        issued = await start_session(platform, user)
+        return {"access_token": issued.access_token, "refresh_token": issued.refresh_token,
+                "expires_in": issued.expires_in}
+
+    async def run() -> dict[str, Any] | None:
+        try:
+            return await _with_database(settings, issue)
+        finally:
+            await platform.http.aclose()
+            await platform.redis.aclose()
+
+    result = _run(run)
+    if result is None:
+        console.print("[red]no active user with that number[/red]")
+        raise typer.Exit(1)
+    print(json.dumps(result))
+
+
+def _quickstart_environment() -> None:
+    """Embedded defaults: SQLite, in-process Redis, a generated keyring and secret."""
+    from asoud.platform.keyring import new_keyring, write_keyring
+
+    QUICKSTART_DIR.mkdir(exist_ok=True)
+    keyring = QUICKSTART_DIR / "keyring.json"
+    if not keyring.exists():
+        write_keyring(keyring, new_keyring())
+    secret_file = QUICKSTART_DIR / "secret_key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(48))
+        secret_file.chmod(0o600)
+    defaults = {
+        "ASOUD_ENVIRONMENT": "development",
+        "ASOUD_DATABASE_URL": f"sqlite://{QUICKSTART_DIR}/asoud.sqlite3",
+        "ASOUD_REDIS_URL": "memory://",
+        "ASOUD_JWT_KEYRING_FILE": str(keyring),
+        "ASOUD_SECRET_KEY_FILE": str(secret_file),
+        "ASOUD_SMS_PROVIDER": "outbox",
+        "ASOUD_SMS_INTERNATIONAL_PROVIDER": "outbox",
+    }
+    for name, value in defaults.items():
+        if name not in os.environ and name.removesuffix("_FILE") not in os.environ:
+            os.environ[name] = value
+
+
+@app.command()
+def quickstart(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Set up and start the API on the embedded default (SQLite, in-process Redis, demo data)."""
+    import uvicorn
+
+    from asoud.app import create_app
+    from asoud.demo import DEMO_CUSTOMER_PHONE, seed_demo_data
+    from asoud.platform import database
+
+    _quickstart_environment()
+    settings = _settings()
+    _run(lambda: database.migrate(settings, report=lambda line: console.print(line)))
+    seeded = _run(lambda: _with_database(settings, seed_demo_data))
+    for line in seeded:
+        console.print(f"seeded {line}")
+    base = f"http://{host}:{port}"
+    console.print(
+        f"\n[bold green]ASOUD is starting on {base}[/bold green]\n"
+        f"  API docs:  {base}/docs\n"
+        f"  Log in:    POST /api/v1/auth/otp with {{\"phone\": \"09121111111\"}} "
+        f"(demo customer {DEMO_CUSTOMER_PHONE});\n"
+        f"             the one-time code is printed below as \\[asoud outbox];\n"
+        f"             then POST /api/v1/auth/token with the phone and code, and press\n"
+        f"             'Authorize' in /docs with the access_token.\n"
+        f"  Stop:      Ctrl+C\n"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                server_header=False)
+
+
+@app.command()
+def bench(
+    seconds: Annotated[float, typer.Option(help="duration of each scenario")] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="concurrent clients")] = 16,
+) -> None:
+    """Benchmark /livez and GET /api/v1/me over loopback against the configured PostgreSQL/Redis."""
+    from asoud.benchmarks import run_identity_benchmark
+
+    sys.exit(run_identity_benchmark(_settings(), seconds=seconds, concurrency=concurrency))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Identity rules: logging in by one-time code, sessions, the caller's profile, staff accounts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from asoud.identity import otp, tokens
+from asoud.identity.auth import Principal
+from asoud.identity.models import User
+from asoud.identity.schemas import Capabilities, Me, MePatch
+from asoud.platform.errors import Forbidden
+from asoud.runtime import Platform
+
+
+async def send_login_code(platform: Platform, phone: str, ip: str, language: str) -> tuple[int, int]:
+    await otp.enforce_login_limits(platform, "otp-request", phone, ip)
+    return await otp.request_code(platform, phone, language)
+
+
+async def login_with_code(platform: Platform, phone: str, code: str, ip: str) -> tokens.IssuedTokens:
+    await otp.enforce_login_limits(platform, "otp-verify", phone, ip)
+    await otp.consume_code(platform, phone, code)
+    user, _ = await User.get_or_create(phone=phone)
+    if not user.is_active:
+        raise Forbidden("account_inactive")
+    user.last_login_at = datetime.now(UTC)
+    await user.save(update_fields=["last_login_at"])
+    return await tokens.start_session(platform, user)
+
+
+async def logout(principal: Principal, *, all_sessions: bool) -> None:
+    if all_sessions:
+        await tokens.revoke_all_sessions(principal.user.id)
+    else:
+        await tokens.revoke_session(principal.session_id)
+
+
+def describe(user: User) -> Me:
+    return Me(
+        id=user.id,
+        phone=user.phone,
+        display_name=user.display_name,
+        language=user.language,  # type: ignore[arg-type]
+        is_staff=user.is_staff,
+        capabilities=Capabilities(buy=True, create_market=True, moderate=user.is_staff),
+        # Filled by the markets domain once markets exist.
+        markets=[],
+    )
+
+
+async def update_profile(user: User, patch: MePatch) -> Me:
+    changes = patch.model_dump(exclude_unset=True)
+    if changes:
+        for name, value in changes.items():
+            setattr(user, name, value)
+        await user.save(update_fields=[*changes, "updated_at"])
+    return describe(user)
+
+
+async def ensure_staff(phone: str) -> tuple[User, bool]:
+    """Create or promote a staff account; returns the user and whether it was created."""
+    user, created = await User.get_or_create(phone=phone, defaults={"is_staff": True})
+    if not user.is_staff:
+        user.is_staff = True
+        await user.save(update_fields=["is_staff", "updated_at"])
+    return user, created

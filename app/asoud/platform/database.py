@@ -1,0 +1,191 @@
+"""Tortoise ORM set-up, SQL query counting and the advisory-locked migrator."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from tortoise import connections
+from tortoise.context import TortoiseContext
+from tortoise.backends.base.config_generator import expand_db_url
+
+from asoud.platform.settings import Settings
+
+log = logging.getLogger("asoud.database")
+
+APP_LABEL = "asoud"
+# Every domain folder that owns tables lists its models module here.
+MODEL_MODULES: list[str] = ["asoud.identity.models"]
+MIGRATIONS_MODULE = "asoud.migrations"
+# pg_advisory_lock key shared by every `asoud migrate` against the same database ("asoudmig").
+MIGRATION_LOCK_KEY = 0x61736F75646D6967
+
+
+@dataclass
+class QueryStats:
+    """SQL statements sent to the server within one unit of work (a request, a task)."""
+
+    count: int = 0
+    seconds: float = 0.0
+    observers: list[Callable[[float], None]] = field(default_factory=list)
+
+
+_query_stats: ContextVar[QueryStats | None] = ContextVar("asoud_query_stats", default=None)
+
+
+@contextlib.contextmanager
+def count_queries() -> Iterator[QueryStats]:
+    """Count the SQL statements the current task (and tasks it spawns) sends to PostgreSQL."""
+    stats = QueryStats()
+    token = _query_stats.set(stats)
+    try:
+        yield stats
+    finally:
+        _query_stats.reset(token)
+
+
+def _record_query(started: float) -> None:
+    stats = _query_stats.get()
+    if stats is not None:
+        elapsed = time.perf_counter() - started
+        stats.count += 1
+        stats.seconds += elapsed
+        for observe in stats.observers:
+            observe(elapsed)
+
+
+class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
+    """asyncpg connection that reports every round trip, inside transactions too.
+
+    Counting at the driver rather than in Tortoise catches BEGIN/COMMIT, raw SQL and
+    anything a future Tortoise version routes differently.
+    """
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        if args:  # delegates to _execute, which counts
+            return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
+        started = time.perf_counter()
+        try:
+            return await super().execute(query, timeout=timeout)  # type: ignore[no-any-return]
+        finally:
+            _record_query(started)
+
+    async def _execute(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super()._execute(*args, **kwargs)
+        finally:
+            _record_query(started)
+
+    async def _executemany(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super()._executemany(*args, **kwargs)
+        finally:
+            _record_query(started)
+
+
+def connection_config(settings: Settings) -> dict[str, Any]:
+    expanded: dict[str, Any] = expand_db_url(_normalise_url(settings.database_url))
+    credentials = expanded["credentials"]
+    if expanded["engine"] == "tortoise.backends.asyncpg":
+        credentials.update(
+            minsize=settings.database_pool_min,
+            maxsize=settings.database_pool_max,
+            connection_class=CountingConnection,
+            server_settings={
+                "statement_timeout": str(settings.database_statement_timeout_ms),
+                "application_name": "asoud",
+            },
+        )
+    elif expanded["engine"] == "tortoise.backends.sqlite":
+        path = Path(credentials["file_path"])
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+    return expanded
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "connections": {"default": connection_config(settings)},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _normalise_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgres://" + url[len(prefix) :]
+    return url
+
+
+async def init_database(settings: Settings) -> TortoiseContext:
+    """Open the ORM for this process; pass the result to :func:`close_database`."""
+    ctx = TortoiseContext()
+    ctx.__enter__()
+    # Global fallback: uvicorn runs the lifespan in its own task, requests in others.
+    await ctx.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    return ctx
+
+
+async def close_database(ctx: TortoiseContext) -> None:
+    await ctx.close_connections()  # also clears the global fallback
+    ctx.__exit__(None, None, None)
+
+
+async def ping_database() -> None:
+    await connections.get("default").execute_query("SELECT 1")
+
+
+def _asyncpg_dsn(settings: Settings) -> str:
+    return "postgresql://" + _normalise_url(settings.database_url).split("://", 1)[1]
+
+
+@contextlib.asynccontextmanager
+async def migration_lock(settings: Settings) -> AsyncIterator[None]:
+    """Hold the cluster-wide migration lock; a second migrator waits here, then finds no work."""
+    if settings.uses_sqlite:
+        yield  # a single embedded process: nothing to race with
+        return
+    conn = await asyncpg.connect(_asyncpg_dsn(settings).split("?", 1)[0])
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    finally:
+        await conn.close()
+
+
+async def migrate(settings: Settings, report: Callable[[str], None] = print) -> list[str]:
+    """Apply pending migrations under the advisory lock; returns the names applied."""
+    from tortoise.migrations.api import migrate as tortoise_migrate
+
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+            report(f"applied {app_label}.{name}")
+
+    async with migration_lock(settings), TortoiseContext():
+        await tortoise_migrate(config=tortoise_config(settings), progress=progress)
+    if not applied:
+        report("no migrations to apply")
+    return applied

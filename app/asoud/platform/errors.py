@@ -1,0 +1,147 @@
+"""Domain errors and their rendering as RFC 9457 problem documents.
+
+Service functions raise :class:`DomainError` subclasses; the HTTP layer turns them into
+``application/problem+json`` in the caller's language. Anything else becomes a generic 500
+whose body carries only the request id: no stack trace, SQL or secret leaves the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, ClassVar
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from asoud.platform.i18n import current_language, translate
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://asoud.io/problems/"
+
+log = logging.getLogger("asoud.errors")
+
+
+class DomainError(Exception):
+    """A rule was broken; ``code`` is stable and documented, ``params`` fill the message."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        self.code = code or type(self).code  # type: ignore[misc]
+        self.status = status or type(self).status  # type: ignore[misc]
+        self.headers = headers or {}
+        self.extra = extra or {}
+        self.params = params
+        super().__init__(self.code)
+
+
+class InvalidInput(DomainError):
+    status = 422
+    code = "validation_failed"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "service_unavailable"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+    **params: Any,
+) -> Response:
+    language = current_language.get()
+    title, detail = translate(code, language, **params)
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if extra:
+        body.update(extra)
+    response = Response(
+        json.dumps(body, ensure_ascii=False).encode(),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+    response.headers["Content-Language"] = language
+    return response
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem_response(
+        exc.status, exc.code, headers=exc.headers, extra=exc.extra, **exc.params
+    )
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "validation_failed")
+    status = exc.status_code if exc.status_code in _HTTP_CODES else 400
+    return problem_response(status, code, headers=dict(exc.headers or {}))
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    # The exception type and location go to the log for engineers; never its message,
+    # which may quote SQL parameters or secrets.
+    log.error(
+        "unhandled exception",
+        extra={"error_type": type(exc).__name__, "where": _where(exc)},
+    )
+    return problem_response(500, "internal_error", request_id=request_id)
+
+
+def _where(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"

@@ -1,0 +1,238 @@
+"""Declarative endpoints: one decorator gives a route its parsing, auth, rate limits and OpenAPI.
+
+A handler receives a :class:`Call` with the validated body/query and the caller, and returns
+a pydantic model (serialised with the endpoint's success status), ``(status, model)``, or a
+ready :class:`Response`. Validation failures become translated 422 problem documents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from asoud.platform.errors import DomainError, InvalidInput, problem_response
+from asoud.platform.i18n import translate_field_error
+
+if TYPE_CHECKING:
+    from asoud.runtime import Platform
+
+log = logging.getLogger("asoud.http")
+
+MAX_JSON_BODY_BYTES = 256 * 1024
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+QueryT = TypeVar("QueryT", bound=BaseModel)
+
+
+class Auth(StrEnum):
+    none = "none"  # anyone; never looks at the token
+    optional = "optional"  # anyone; the caller is known when a valid token is sent
+    user = "user"  # a valid access token is required
+    staff = "staff"  # a valid access token of a staff member
+
+
+@dataclass
+class Call(Generic[BodyT, QueryT]):
+    request: Request
+    platform: Platform
+    body: BodyT
+    query: QueryT
+    principal: Any = None  # asoud.identity.auth.Principal when authenticated
+    path: dict[str, Any] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client_ip(self) -> str:
+        return str(self.request.scope.get("state", {}).get("client_ip", "unknown"))
+
+
+class _Empty(BaseModel):
+    pass
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[Any]]
+# Set by the identity domain at app creation: authenticate(call, required, staff) -> principal
+Authenticator = Callable[[Call[Any, Any], Auth], Awaitable[Any]]
+# Set by the app: general rate limits for a call (after authentication)
+Limiter = Callable[[Call[Any, Any]], Awaitable[dict[str, str]]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: list[str]
+    auth: Auth
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    responses: dict[int, type[BaseModel] | None]
+    errors: list[int]
+    rate_limited: bool
+    description: str = ""
+
+    @property
+    def success_status(self) -> int:
+        return min(self.responses)
+
+
+class Api:
+    """A registry of endpoints; the app mounts its routes and the OpenAPI builder reads it."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+        self.authenticator: Authenticator | None = None
+        self.limiter: Limiter | None = None
+
+    def endpoint(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tags: list[str],
+        auth: Auth = Auth.none,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        responses: dict[int, type[BaseModel] | None] | None = None,
+        errors: list[int] | None = None,
+        rate_limited: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(
+                    method=method.upper(),
+                    path=path,
+                    handler=handler,
+                    summary=summary,
+                    tags=tags,
+                    auth=auth,
+                    body=body,
+                    query=query,
+                    responses=responses or {200: None},
+                    errors=errors or [],
+                    rate_limited=rate_limited,
+                    description=(handler.__doc__ or "").strip(),
+                )
+            )
+            return handler
+
+        return register
+
+    def routes(self) -> list[Route]:
+        grouped: dict[str, list[Endpoint]] = {}
+        for ep in self.endpoints:
+            grouped.setdefault(ep.path, []).append(ep)
+        return [
+            Route(path, self._dispatch({ep.method: ep for ep in eps}), methods=[e.method for e in eps])
+            for path, eps in grouped.items()
+        ]
+
+    def _dispatch(self, by_method: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+        async def dispatch(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await self._run(by_method[method], request)
+
+        return dispatch
+
+    async def _run(self, ep: Endpoint, request: Request) -> Response:
+        platform: Platform = request.app.state.platform
+        call: Call[Any, Any] = Call(
+            request=request,
+            platform=platform,
+            body=_Empty(),
+            query=_Empty(),
+            path=dict(request.path_params),
+        )
+        try:
+            if ep.auth is not Auth.none and self.authenticator is not None:
+                call.principal = await self.authenticator(call, ep.auth)
+            if ep.rate_limited and self.limiter is not None:
+                call.response_headers.update(await self.limiter(call))
+            if ep.query is not None:
+                call.query = _validate(ep.query, dict(request.query_params), "query")
+            if ep.body is not None:
+                call.body = _validate(ep.body, await _read_json(request), "body")
+            result = await ep.handler(call)
+            response = _render(ep, result)
+        except DomainError as exc:
+            headers = {**call.response_headers, **exc.headers}
+            response = problem_response(
+                exc.status, exc.code, headers=headers, extra=exc.extra, **exc.params
+            )
+            return response
+        except Exception as exc:
+            # Convert here so the middlewares still add request id, headers and metrics.
+            from asoud.platform.errors import unhandled_error_handler
+
+            return await unhandled_error_handler(request, exc)
+        for name, value in call.response_headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+async def _read_json(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise DomainError("unsupported_media_type", status=415)
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BODY_BYTES:
+            raise DomainError("body_too_large", status=413, limit=MAX_JSON_BODY_BYTES)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("malformed_json", status=400) from None
+
+
+def _validate(model: type[BaseModel], data: Any, location: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(extra={"errors": field_errors(exc, location)}) from None
+
+
+def field_errors(exc: ValidationError, location: str) -> list[dict[str, str]]:
+    """Translated, value-free descriptions of what is wrong (input values are never echoed)."""
+    errors = []
+    for err in exc.errors(include_input=False, include_url=False):
+        error_type = str(err["type"])
+        if error_type == "value_error":
+            # Our validators raise ValueError("<message code>") so the text can be translated.
+            ctx_error = err.get("ctx", {}).get("error")
+            error_type = str(ctx_error) if ctx_error is not None else "invalid"
+        pointer = ".".join(str(part) for part in err["loc"])
+        errors.append(
+            {
+                "field": f"{location}.{pointer}" if pointer else location,
+                "code": error_type,
+                "message": translate_field_error(error_type),
+            }
+        )
+    return errors
+
+
+def _render(ep: Endpoint, result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    status = ep.success_status
+    if isinstance(result, tuple):
+        status, result = result
+    if result is None:
+        return Response(status_code=status)
+    if isinstance(result, BaseModel):
+        payload = result.model_dump_json().encode()
+    else:
+        payload = json.dumps(result, ensure_ascii=False).encode()
+    return Response(payload, status_code=status, media_type="application/json")

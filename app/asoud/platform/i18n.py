@@ -1,0 +1,199 @@
+"""Languages and the message catalogue for user-facing texts.
+
+Messages are keyed by a stable machine code (the same ``code`` the problem documents carry),
+each with a title and a detail in every supported language. Detail texts may hold
+``{placeholders}`` filled from the error's parameters.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Final
+
+SUPPORTED_LANGUAGES: Final = ("en", "fa", "ar", "tr")
+DEFAULT_LANGUAGE: Final = "en"
+RTL_LANGUAGES: Final = frozenset({"fa", "ar"})
+
+current_language: ContextVar[str] = ContextVar("current_language", default=DEFAULT_LANGUAGE)
+
+
+def negotiate_language(accept_language: str | None) -> str:
+    """Pick the best supported language from an ``Accept-Language`` header (RFC 9110 q-values)."""
+    if not accept_language:
+        return DEFAULT_LANGUAGE
+    best, best_q = DEFAULT_LANGUAGE, -1.0
+    for position, part in enumerate(accept_language.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        # earlier entries win ties, as clients list preferences in order
+        score = q - position * 1e-6
+        if primary in SUPPORTED_LANGUAGES and q > 0 and score > best_q:
+            best, best_q = primary, score
+    return best
+
+
+# code -> language -> (title, detail)
+MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "validation_failed": {
+        "en": ("Invalid request", "Some fields are missing or invalid."),
+        "fa": ("درخواست نامعتبر", "برخی از فیلدها وارد نشده یا نامعتبر هستند."),
+        "ar": ("طلب غير صالح", "بعض الحقول مفقودة أو غير صالحة."),
+        "tr": ("Geçersiz istek", "Bazı alanlar eksik veya geçersiz."),
+    },
+    "malformed_json": {
+        "en": ("Malformed body", "The request body is not valid JSON."),
+        "fa": ("بدنه نادرست", "بدنه درخواست یک JSON معتبر نیست."),
+        "ar": ("محتوى تالف", "محتوى الطلب ليس JSON صالحًا."),
+        "tr": ("Bozuk gövde", "İstek gövdesi geçerli bir JSON değil."),
+    },
+    "unsupported_media_type": {
+        "en": ("Unsupported media type", "Send the request body as application/json."),
+        "fa": ("نوع محتوا پشتیبانی نمی‌شود", "بدنه درخواست را با نوع application/json بفرستید."),
+        "ar": ("نوع وسائط غير مدعوم", "أرسل محتوى الطلب بصيغة application/json."),
+        "tr": ("Desteklenmeyen içerik türü", "İstek gövdesini application/json olarak gönderin."),
+    },
+    "body_too_large": {
+        "en": ("Body too large", "The request body exceeds {limit} bytes."),
+        "fa": ("بدنه بیش از حد بزرگ", "بدنه درخواست از {limit} بایت بیشتر است."),
+        "ar": ("المحتوى كبير جدًا", "محتوى الطلب يتجاوز {limit} بايت."),
+        "tr": ("Gövde çok büyük", "İstek gövdesi {limit} baytı aşıyor."),
+    },
+    "not_found": {
+        "en": ("Not found", "The requested resource does not exist."),
+        "fa": ("یافت نشد", "منبع درخواست‌شده وجود ندارد."),
+        "ar": ("غير موجود", "المورد المطلوب غير موجود."),
+        "tr": ("Bulunamadı", "İstenen kaynak mevcut değil."),
+    },
+    "method_not_allowed": {
+        "en": ("Method not allowed", "This method is not allowed on this resource."),
+        "fa": ("روش مجاز نیست", "این روش برای این منبع مجاز نیست."),
+        "ar": ("الطريقة غير مسموح بها", "هذه الطريقة غير مسموح بها لهذا المورد."),
+        "tr": ("Yönteme izin verilmiyor", "Bu kaynakta bu yönteme izin verilmiyor."),
+    },
+    "internal_error": {
+        "en": ("Internal error", "Something went wrong on our side. Reference: {request_id}."),
+        "fa": ("خطای داخلی", "مشکلی در سمت ما رخ داد. شناسه پیگیری: {request_id}."),
+        "ar": ("خطأ داخلي", "حدث خطأ من جانبنا. المرجع: {request_id}."),
+        "tr": ("İç hata", "Bizim tarafımızda bir sorun oluştu. Referans: {request_id}."),
+    },
+    "service_unavailable": {
+        "en": ("Service unavailable", "A required service is unavailable. Try again shortly."),
+        "fa": ("سرویس در دسترس نیست", "یکی از سرویس‌های لازم در دسترس نیست. کمی بعد تلاش کنید."),
+        "ar": ("الخدمة غير متاحة", "خدمة مطلوبة غير متاحة. حاول مرة أخرى بعد قليل."),
+        "tr": ("Hizmet kullanılamıyor", "Gerekli bir hizmet kullanılamıyor. Birazdan tekrar deneyin."),
+    },
+    "rate_limited": {
+        "en": ("Too many requests", "Too many requests. Try again in {retry_after} seconds."),
+        "fa": ("درخواست‌های بیش از حد", "تعداد درخواست‌ها زیاد است. {retry_after} ثانیه دیگر تلاش کنید."),
+        "ar": ("طلبات كثيرة جدًا", "طلبات كثيرة جدًا. حاول مرة أخرى بعد {retry_after} ثانية."),
+        "tr": ("Çok fazla istek", "Çok fazla istek. {retry_after} saniye sonra tekrar deneyin."),
+    },
+    "invalid_phone": {
+        "en": ("Invalid phone number", "Enter a mobile number such as 09121234567 or +14155550123."),
+        "fa": ("شماره تلفن نامعتبر", "یک شماره موبایل مانند 09121234567 یا +14155550123 وارد کنید."),
+        "ar": ("رقم هاتف غير صالح", "أدخل رقم جوال مثل 09121234567 أو ‎+14155550123."),
+        "tr": ("Geçersiz telefon numarası", "09121234567 veya +14155550123 gibi bir cep numarası girin."),
+    },
+    "otp_recently_sent": {
+        "en": ("Code already sent", "A code was just sent. Request a new one in {retry_after} seconds."),
+        "fa": ("کد ارسال شده است", "کدی همین حالا ارسال شد. {retry_after} ثانیه دیگر کد جدید بخواهید."),
+        "ar": ("تم إرسال الرمز", "تم إرسال رمز للتو. اطلب رمزًا جديدًا بعد {retry_after} ثانية."),
+        "tr": ("Kod zaten gönderildi", "Az önce bir kod gönderildi. {retry_after} saniye sonra yenisini isteyin."),
+    },
+    "otp_delivery_failed": {
+        "en": ("Code not delivered", "We could not send the code. Try again shortly."),
+        "fa": ("کد ارسال نشد", "ارسال کد ممکن نشد. کمی بعد دوباره تلاش کنید."),
+        "ar": ("لم يتم إرسال الرمز", "تعذّر إرسال الرمز. حاول مرة أخرى بعد قليل."),
+        "tr": ("Kod gönderilemedi", "Kodu gönderemedik. Birazdan tekrar deneyin."),
+    },
+    "otp_invalid": {
+        "en": ("Invalid code", "The code is wrong, used or expired. Request a new code if needed."),
+        "fa": ("کد نامعتبر", "کد اشتباه، استفاده‌شده یا منقضی است. در صورت نیاز کد جدید بخواهید."),
+        "ar": ("رمز غير صالح", "الرمز خاطئ أو مستخدم أو منتهي الصلاحية. اطلب رمزًا جديدًا عند الحاجة."),
+        "tr": ("Geçersiz kod", "Kod yanlış, kullanılmış veya süresi dolmuş. Gerekirse yeni kod isteyin."),
+    },
+    "account_inactive": {
+        "en": ("Account disabled", "This account is disabled. Contact support."),
+        "fa": ("حساب غیرفعال", "این حساب غیرفعال است. با پشتیبانی تماس بگیرید."),
+        "ar": ("الحساب معطّل", "هذا الحساب معطّل. تواصل مع الدعم."),
+        "tr": ("Hesap devre dışı", "Bu hesap devre dışı. Destek ile iletişime geçin."),
+    },
+    "not_authenticated": {
+        "en": ("Authentication required", "Send a valid access token as 'Authorization: Bearer …'."),
+        "fa": ("احراز هویت لازم است", "یک توکن دسترسی معتبر با 'Authorization: Bearer …' بفرستید."),
+        "ar": ("المصادقة مطلوبة", "أرسل رمز وصول صالحًا في 'Authorization: Bearer …'."),
+        "tr": ("Kimlik doğrulama gerekli", "Geçerli bir erişim belirtecini 'Authorization: Bearer …' ile gönderin."),
+    },
+    "token_invalid": {
+        "en": ("Invalid token", "The access token is invalid or expired. Refresh it and retry."),
+        "fa": ("توکن نامعتبر", "توکن دسترسی نامعتبر یا منقضی است. آن را تازه کنید و دوباره تلاش کنید."),
+        "ar": ("رمز غير صالح", "رمز الوصول غير صالح أو منتهي. جدّده وأعد المحاولة."),
+        "tr": ("Geçersiz belirteç", "Erişim belirteci geçersiz veya süresi dolmuş. Yenileyip tekrar deneyin."),
+    },
+    "refresh_token_invalid": {
+        "en": ("Invalid refresh token", "The refresh token is invalid, expired or revoked. Log in again."),
+        "fa": ("توکن تازه‌سازی نامعتبر", "توکن تازه‌سازی نامعتبر، منقضی یا باطل شده است. دوباره وارد شوید."),
+        "ar": ("رمز تحديث غير صالح", "رمز التحديث غير صالح أو منتهي أو ملغى. سجّل الدخول مجددًا."),
+        "tr": ("Geçersiz yenileme belirteci", "Yenileme belirteci geçersiz, süresi dolmuş veya iptal edilmiş. Tekrar giriş yapın."),
+    },
+    "refresh_token_reused": {
+        "en": ("Refresh token reused", "This refresh token was already used; the login was ended for safety. Log in again."),
+        "fa": ("توکن تازه‌سازی تکراری", "این توکن قبلاً استفاده شده و برای امنیت، نشست پایان یافت. دوباره وارد شوید."),
+        "ar": ("إعادة استخدام رمز التحديث", "استُخدم هذا الرمز من قبل؛ أُنهيت الجلسة للأمان. سجّل الدخول مجددًا."),
+        "tr": ("Yenileme belirteci yeniden kullanıldı", "Bu belirteç zaten kullanıldı; güvenlik için oturum kapatıldı. Tekrar giriş yapın."),
+    },
+    "forbidden": {
+        "en": ("Forbidden", "You are not allowed to do this."),
+        "fa": ("غیرمجاز", "شما اجازه انجام این کار را ندارید."),
+        "ar": ("ممنوع", "غير مسموح لك بهذا الإجراء."),
+        "tr": ("Yasak", "Bunu yapmaya yetkiniz yok."),
+    },
+}
+
+# Field-level validation messages by pydantic error type.
+FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
+    "missing": {"en": "This field is required.", "fa": "این فیلد الزامی است.",
+                "ar": "هذا الحقل مطلوب.", "tr": "Bu alan zorunludur."},
+    "string_too_short": {"en": "Too short.", "fa": "بیش از حد کوتاه است.",
+                         "ar": "قصير جدًا.", "tr": "Çok kısa."},
+    "string_too_long": {"en": "Too long.", "fa": "بیش از حد طولانی است.",
+                        "ar": "طويل جدًا.", "tr": "Çok uzun."},
+    "string_type": {"en": "Must be a string.", "fa": "باید متن باشد.",
+                    "ar": "يجب أن يكون نصًا.", "tr": "Metin olmalıdır."},
+    "extra_forbidden": {"en": "Unknown field.", "fa": "فیلد ناشناخته است.",
+                        "ar": "حقل غير معروف.", "tr": "Bilinmeyen alan."},
+    "literal_error": {"en": "Not one of the allowed values.", "fa": "جزو مقادیر مجاز نیست.",
+                      "ar": "ليست من القيم المسموح بها.", "tr": "İzin verilen değerlerden biri değil."},
+    "enum": {"en": "Not one of the allowed values.", "fa": "جزو مقادیر مجاز نیست.",
+             "ar": "ليست من القيم المسموح بها.", "tr": "İzin verilen değerlerden biri değil."},
+    "invalid_phone": {"en": "Not a valid mobile number.", "fa": "شماره موبایل معتبر نیست.",
+                      "ar": "ليس رقم جوال صالحًا.", "tr": "Geçerli bir cep numarası değil."},
+    "otp_format": {"en": "The code is made of digits only.", "fa": "کد فقط از ارقام تشکیل شده است.",
+                   "ar": "الرمز يتكون من أرقام فقط.", "tr": "Kod yalnızca rakamlardan oluşur."},
+    "invalid": {"en": "Invalid value.", "fa": "مقدار نامعتبر است.",
+                "ar": "قيمة غير صالحة.", "tr": "Geçersiz değer."},
+}
+
+
+def translate(code: str, language: str | None = None, **params: object) -> tuple[str, str]:
+    """Return ``(title, detail)`` for a message code in the given (or current) language."""
+    lang = language or current_language.get()
+    entry = MESSAGES.get(code) or MESSAGES["internal_error"]
+    title, detail = entry.get(lang) or entry[DEFAULT_LANGUAGE]
+    try:
+        detail = detail.format(**params)
+    except (KeyError, IndexError):
+        detail = detail.replace("{", "").replace("}", "")
+    return title, detail
+
+
+def translate_field_error(error_type: str, language: str | None = None) -> str:
+    lang = language or current_language.get()
+    entry = FIELD_MESSAGES.get(error_type) or FIELD_MESSAGES["invalid"]
+    return entry.get(lang) or entry[DEFAULT_LANGUAGE]

@@ -1,0 +1,167 @@
+"""Configuration from environment variables.
+
+Every setting is ``ASOUD_<NAME>``; a secret may instead be read from the file named by
+``ASOUD_<NAME>_FILE`` (Kubernetes mounted Secrets). Setting both is refused, because the
+operator and a human editing a Deployment would otherwise silently disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PREFIX = "ASOUD_"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ConfigurationError(Exception):
+    """Raised at start-up when the configuration is unusable or unsafe; the message is for humans."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    environment: Environment = Environment.development
+    debug: bool = False
+
+    # Data stores. ``memory://`` selects the embedded in-process Redis (quick start only).
+    database_url: str = "sqlite://.asoud/asoud.sqlite3"
+    database_pool_min: int = Field(default=1, ge=1, le=100)
+    database_pool_max: int = Field(default=10, ge=1, le=500)
+    database_statement_timeout_ms: int = Field(default=30_000, ge=100)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_key_prefix: str = "asoud:"
+
+    # HTTP
+    cors_allow_origins: tuple[str, ...] = ()
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Secrets
+    secret_key: str = Field(default="", repr=False)
+    jwt_keyring_file: Path | None = None
+    jwt_issuer: str = "asoud"
+    jwt_audience: str = "asoud-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=3600)
+    keyring_reload_interval_seconds: float = Field(default=1.0, ge=0.0, le=300)
+
+    # One-time codes
+    otp_length: int = Field(default=6, ge=4, le=8)
+    otp_ttl_seconds: int = Field(default=120, ge=30, le=900)
+    otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    otp_resend_lock_seconds: int = Field(default=60, ge=1, le=3600)
+
+    # SMS: provider for Iranian numbers and for the rest of the world
+    sms_provider: str = "outbox"
+    sms_international_provider: str = "outbox"
+    smsir_api_url: str = "https://api.sms.ir"
+    smsir_api_key: str = Field(default="", repr=False)
+    smsir_template_id: int = 0
+    smsir_code_parameter: str = "Code"
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = Field(default="", repr=False)
+    twilio_from_number: str = ""
+    sms_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    # Rate limits, "<count>/<second|minute|hour|day>"
+    rate_limit_enabled: bool = True
+    rate_limit_anonymous: str = "100/hour"
+    rate_limit_user: str = "1000/hour"
+    rate_limit_burst: str = "60/minute"
+    rate_limit_login_phone: str = "5/minute"
+    rate_limit_login_ip: str = "20/minute"
+
+    # Quick start
+    seed_demo_data: bool = False
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.production
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url.startswith("memory://")
+
+    def check_production_safety(self) -> None:
+        """Refuse, with every reason at once, a production configuration that is unsafe."""
+        if not self.is_production:
+            return
+        problems: list[str] = []
+        if self.debug:
+            problems.append("ASOUD_DEBUG must be off in production")
+        if self.uses_sqlite:
+            problems.append("ASOUD_DATABASE_URL must point at PostgreSQL, not SQLite")
+        if self.uses_embedded_redis:
+            problems.append("ASOUD_REDIS_URL must point at a real Redis, not memory://")
+        if "outbox" in (self.sms_provider, self.sms_international_provider):
+            problems.append("the 'outbox' SMS provider only records messages; choose a real one")
+        if self.jwt_keyring_file is None:
+            problems.append("ASOUD_JWT_KEYRING_FILE is required (the signing keys)")
+        elif not self.jwt_keyring_file.is_file():
+            problems.append(f"ASOUD_JWT_KEYRING_FILE {self.jwt_keyring_file} does not exist")
+        if len(self.secret_key) < 32:
+            problems.append("ASOUD_SECRET_KEY must be at least 32 characters")
+        if not self.public_base_url.startswith("https://"):
+            problems.append("ASOUD_PUBLIC_BASE_URL must be https:// in production")
+        if problems:
+            raise ConfigurationError(
+                "refusing to start in production:\n  - " + "\n  - ".join(problems)
+            )
+
+
+def _read_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for field_name in Settings.model_fields:
+        env_name = PREFIX + field_name.upper()
+        direct, file_name = environ.get(env_name), environ.get(env_name + "_FILE")
+        if direct is not None and file_name is not None:
+            raise ConfigurationError(f"set either {env_name} or {env_name}_FILE, not both")
+        if file_name is not None:
+            try:
+                values[field_name] = Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{env_name}_FILE: cannot read {file_name}: {exc.strerror}"
+                ) from None
+        elif direct is not None:
+            values[field_name] = direct
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment (or ``environ``), then apply ``overrides``."""
+    raw: dict[str, Any] = _read_environment(os.environ if environ is None else environ)
+    raw.update(overrides)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"{PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigurationError("invalid configuration:\n  - " + "\n  - ".join(lines)) from None
+    settings.check_production_safety()
+    return settings
