@@ -1,0 +1,34 @@
+"""Helpers that walk the real login journey over HTTP."""
+
+from __future__ import annotations
+
+import httpx
+
+from asoud.notifications.sms import OutboxProvider
+from asoud.runtime import Platform
+
+
+async def last_code(platform: Platform, phone_e164: str) -> str:
+    outbox = platform.sms.provider_for(phone_e164)
+    assert isinstance(outbox, OutboxProvider), "tests read codes from the outbox provider"
+    for message in await outbox.messages():
+        if message["to"] == phone_e164:
+            return message["code"]
+    raise AssertionError(f"no code was sent to {phone_e164}")
+
+
+def e164(phone: str) -> str:
+    return "+98" + phone[1:] if phone.startswith("09") else phone
+
+
+async def login(client: httpx.AsyncClient, platform: Platform, phone: str) -> dict[str, str]:
+    sent = await client.post("/api/v1/auth/otp", json={"phone": phone})
+    assert sent.status_code == 202, sent.text
+    code = await last_code(platform, e164(phone))
+    issued = await client.post("/api/v1/auth/token", json={"phone": phone, "code": code})
+    assert issued.status_code == 200, issued.text
+    return issued.json()  # type: ignore[no-any-return]
+
+
+def bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
