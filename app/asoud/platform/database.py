@@ -68,8 +68,18 @@ class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
     anything a future Tortoise version routes differently.
     """
 
+    _housekeeping = False
+
+    async def reset(self, *, timeout: float | None = None) -> None:
+        # The pool's reset on release (RESET ALL, UNLISTEN *) is not the caller's query.
+        self._housekeeping = True
+        try:
+            await super().reset(timeout=timeout)
+        finally:
+            self._housekeeping = False
+
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        if args:  # delegates to _execute, which counts
+        if args or self._housekeeping:  # delegates to _execute, which counts
             return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
         started = time.perf_counter()
         try:

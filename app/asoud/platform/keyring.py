@@ -108,7 +108,7 @@ class Keyring:
         kid = header.get("kid")
         key = self.find(kid) if isinstance(kid, str) else None
         if key is None:
-            raise jwt.InvalidKeyError("unknown kid")
+            raise jwt.InvalidTokenError("unknown kid")
         # Only the key's own algorithm is allowed: refuses "none" and HS256-with-public-key.
         claims: dict[str, Any] = jwt.decode(
             token,
