@@ -155,10 +155,13 @@ class Api:
             path=dict(request.path_params),
         )
         try:
-            if ep.auth is not Auth.none and self.authenticator is not None:
-                call.principal = await self.authenticator(call, ep.auth)
-            if ep.rate_limited and self.limiter is not None:
-                call.response_headers.update(await self.limiter(call))
+            try:
+                if ep.auth is not Auth.none and self.authenticator is not None:
+                    call.principal = await self.authenticator(call, ep.auth)
+            finally:
+                # Counted even when authentication fails, so guessing tokens is limited too.
+                if ep.rate_limited and self.limiter is not None:
+                    call.response_headers.update(await self.limiter(call))
             if ep.query is not None:
                 call.query = _validate(ep.query, dict(request.query_params), "query")
             if ep.body is not None:
