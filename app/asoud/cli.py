@@ -88,7 +88,10 @@ def migrate() -> None:
 
 
 @db_app.command("makemigrations")
-def makemigrations(name: Annotated[str | None, typer.Option(help="migration name")] = None) -> None:
+def makemigrations(
+    name: Annotated[str | None, typer.Option(help="migration name")] = None,
+    check: Annotated[bool, typer.Option(help="only report; exit 1 if a migration is missing")] = False,
+) -> None:
     """Write a migration for model changes into app/asoud/migrations (developers)."""
     from tortoise.migrations.autodetector import MigrationAutodetector
     from tortoise.migrations.writer import format_migration_name
@@ -104,6 +107,8 @@ def makemigrations(name: Annotated[str | None, typer.Option(help="migration name
             await ctx.init(config=config)
             assert ctx.apps is not None
             writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
+        if check:
+            return [writer.name for writer in writers]
         written = []
         for writer in writers:
             if name:
@@ -112,6 +117,9 @@ def makemigrations(name: Annotated[str | None, typer.Option(help="migration name
         return written
 
     written = _run(detect)
+    if check and written:
+        print("models changed without a migration: run `asoud db makemigrations`")
+        raise typer.Exit(1)
     print("\n".join(written) if written else "no changes detected")
 
 

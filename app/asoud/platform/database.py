@@ -168,7 +168,7 @@ def _asyncpg_dsn(settings: Settings) -> str:
 
 @contextlib.asynccontextmanager
 async def migration_lock(settings: Settings) -> AsyncIterator[None]:
-    """Hold the cluster-wide migration lock; a second migrator waits here, then finds no work."""
+    """Hold the database's migration lock; a second migrator waits here, then finds no work."""
     if settings.uses_sqlite:
         yield  # a single embedded process: nothing to race with
         return
