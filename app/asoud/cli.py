@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -269,17 +268,6 @@ def quickstart(
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
                 server_header=False)
-
-
-@app.command()
-def bench(
-    seconds: Annotated[float, typer.Option(help="duration of each scenario")] = 10.0,
-    concurrency: Annotated[int, typer.Option(help="concurrent clients")] = 16,
-) -> None:
-    """Benchmark /livez and GET /api/v1/me over loopback against the configured PostgreSQL/Redis."""
-    from asoud.benchmarks import run_identity_benchmark
-
-    sys.exit(run_identity_benchmark(_settings(), seconds=seconds, concurrency=concurrency))
 
 
 def main() -> None:
