@@ -31,7 +31,9 @@ from asoud.platform.database import migrate
 from asoud.platform.keyring import new_keyring, write_keyring
 from asoud.platform.settings import load_settings
 
-ADMIN_URL = os.environ.get("ASOUD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "ASOUD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("ASOUD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -41,13 +43,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _drive(base: str, path: str, headers: dict[str, str], seconds: float, concurrency: int) -> dict[str, float]:
+async def _drive(
+    base: str, path: str, headers: dict[str, str], seconds: float, concurrency: int
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=10) as http:
+
         async def worker() -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
@@ -82,21 +87,30 @@ end
 """
 
 
-async def _drive_wrk(base: str, path: str, headers: dict[str, str], seconds: float,
-                     concurrency: int) -> dict[str, float]:
+async def _drive_wrk(
+    base: str, path: str, headers: dict[str, str], seconds: float, concurrency: int
+) -> dict[str, float]:
     """wrk (C, event loop) as the load generator: it costs far less CPU than a Python client."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(WRK_REPORT)
     args = ["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{seconds:.0f}s", "-s", str(script)]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    process = await asyncio.create_subprocess_exec(*args, base + path, stdout=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        *args, base + path, stdout=asyncio.subprocess.PIPE
+    )
     out, _ = await process.communicate()
     script.unlink()
     fields = next(line for line in out.decode().splitlines() if line.startswith("WRK ")).split()[1:]
     requests, errors, duration, p50, p95, p99 = map(float, fields)
-    return {"requests": requests, "errors": errors, "rps": requests / duration,
-            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
+    return {
+        "requests": requests,
+        "errors": errors,
+        "rps": requests / duration,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+    }
 
 
 async def main(seconds: float, concurrency: int) -> int:
@@ -125,8 +139,17 @@ async def main(seconds: float, concurrency: int) -> int:
     try:
         await migrate(load_settings(environ={}, database_url=database_url), report=lambda _: None)
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "asoud", "serve", "--host", "127.0.0.1", "--port", str(port),
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "asoud",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         assert server.stdout is not None
         base = f"http://127.0.0.1:{port}"
@@ -145,20 +168,32 @@ async def main(seconds: float, concurrency: int) -> int:
         redis = Redis.from_url(REDIS_URL)
         outbox = json.loads((await redis.lrange(f"asoud-bench:{name}:sms-outbox", 0, 0))[0])
         async with httpx.AsyncClient(base_url=base) as http:
-            tokens = (await http.post("/api/v1/auth/token",
-                                      json={"phone": "09121234567", "code": outbox["code"]})).json()
+            tokens = (
+                await http.post(
+                    "/api/v1/auth/token", json={"phone": "09121234567", "code": outbox["code"]}
+                )
+            ).json()
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
 
         drive = _drive_wrk if shutil.which("wrk") else _drive
-        print(f"ASOUD identity benchmark: {seconds:.0f} s per scenario, {concurrency} concurrent "
-              f"keep-alive clients ({'wrk' if drive is _drive_wrk else 'httpx'}), one uvicorn process, "
-              f"PostgreSQL + Redis on loopback, {os.cpu_count()} cores shared with the load generator")
-        print(f"{'scenario':24} {'requests':>9} {'errors':>6} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
-        for label, path, headers in [("GET /livez", "/livez", {}), ("GET /api/v1/me", "/api/v1/me", auth)]:
+        print(
+            f"ASOUD identity benchmark: {seconds:.0f} s per scenario, {concurrency} concurrent "
+            f"keep-alive clients ({'wrk' if drive is _drive_wrk else 'httpx'}), one uvicorn process, "
+            f"PostgreSQL + Redis on loopback, {os.cpu_count()} cores shared with the load generator"
+        )
+        print(
+            f"{'scenario':24} {'requests':>9} {'errors':>6} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+        )
+        for label, path, headers in [
+            ("GET /livez", "/livez", {}),
+            ("GET /api/v1/me", "/api/v1/me", auth),
+        ]:
             await drive(base, path, headers, min(2.0, seconds), concurrency)  # warm-up
             r = await drive(base, path, headers, seconds, concurrency)
-            print(f"{label:24} {r['requests']:>9.0f} {r['errors']:>6.0f} {r['rps']:>8.0f} "
-                  f"{r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f}")
+            print(
+                f"{label:24} {r['requests']:>9.0f} {r['errors']:>6.0f} {r['rps']:>8.0f} "
+                f"{r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f}"
+            )
         async for key in redis.scan_iter(match=f"asoud-bench:{name}:*"):
             await redis.delete(key)
         await redis.aclose()

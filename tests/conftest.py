@@ -25,7 +25,9 @@ from asoud.platform.keyring import new_keyring, write_keyring
 from asoud.platform.settings import Settings, load_settings
 from asoud.runtime import Platform
 
-ADMIN_URL = os.environ.get("ASOUD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "ASOUD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("ASOUD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = secrets.token_hex(4)
 TABLES = ("identity_refresh_token", "identity_user")
@@ -47,7 +49,7 @@ async def _check_services() -> str | None:
     try:
         conn = await asyncpg.connect(ADMIN_URL, timeout=5)
         await conn.close()
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"PostgreSQL is not reachable at {ADMIN_URL} ({type(exc).__name__}): start it or set ASOUD_TEST_DATABASE_URL"
     redis = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
     try:
@@ -88,7 +90,9 @@ def database_url() -> Iterator[str]:
     url = _database_url(name)
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     try:
-        asyncio.run(database.migrate(load_settings(environ={}, database_url=url), report=lambda _: None))
+        asyncio.run(
+            database.migrate(load_settings(environ={}, database_url=url), report=lambda _: None)
+        )
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

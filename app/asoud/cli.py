@@ -14,8 +14,12 @@ from rich.console import Console
 
 from asoud.platform.settings import ConfigurationError, Settings, load_settings
 
-app = typer.Typer(help="ASOUD marketplace platform", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="ASOUD marketplace platform",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 keys_app = typer.Typer(help="JWT signing keyring", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts", no_args_is_help=True)
 token_app = typer.Typer(help="Access tokens for operators and scripts", no_args_is_help=True)
@@ -73,8 +77,15 @@ def serve(
     except ConfigurationError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-    uvicorn.run(application, host=host, port=port, proxy_headers=False, server_header=False,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -89,7 +100,9 @@ def migrate() -> None:
 @db_app.command("makemigrations")
 def makemigrations(
     name: Annotated[str | None, typer.Option(help="migration name")] = None,
-    check: Annotated[bool, typer.Option(help="only report; exit 1 if a migration is missing")] = False,
+    check: Annotated[
+        bool, typer.Option(help="only report; exit 1 if a migration is missing")
+    ] = False,
 ) -> None:
     """Write a migration for model changes into app/asoud/migrations (developers)."""
     from tortoise.migrations.autodetector import MigrationAutodetector
@@ -177,7 +190,9 @@ def create_staff(phone: Annotated[str, typer.Option(help="mobile number")]) -> N
 
 
 @token_app.command("issue")
-def token_issue(phone: Annotated[str, typer.Option(help="mobile number of an existing user")]) -> None:
+def token_issue(
+    phone: Annotated[str, typer.Option(help="mobile number of an existing user")],
+) -> None:
     """Start a session for a user and print its access and refresh tokens as JSON."""
     import json
 
@@ -194,8 +209,11 @@ def token_issue(phone: Annotated[str, typer.Option(help="mobile number of an exi
         if user is None:
             return None
         issued = await start_session(platform, user)
-        return {"access_token": issued.access_token, "refresh_token": issued.refresh_token,
-                "expires_in": issued.expires_in}
+        return {
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+            "expires_in": issued.expires_in,
+        }
 
     async def run() -> dict[str, Any] | None:
         try:
@@ -259,15 +277,16 @@ def quickstart(
     console.print(
         f"\n[bold green]ASOUD is starting on {base}[/bold green]\n"
         f"  API docs:  {base}/docs\n"
-        f"  Log in:    POST /api/v1/auth/otp with {{\"phone\": \"09121111111\"}} "
+        f'  Log in:    POST /api/v1/auth/otp with {{"phone": "09121111111"}} '
         f"(demo customer {DEMO_CUSTOMER_PHONE});\n"
         f"             the one-time code is printed below as \\[asoud outbox];\n"
         f"             then POST /api/v1/auth/token with the phone and code, and press\n"
         f"             'Authorize' in /docs with the access_token.\n"
         f"  Stop:      Ctrl+C\n"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                server_header=False)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="warning", server_header=False
+    )
 
 
 def main() -> None:

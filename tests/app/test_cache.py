@@ -11,7 +11,10 @@ from asoud.runtime import Platform
 
 
 def _count(cache: str, result: str) -> float:
-    return REGISTRY.get_sample_value("asoud_cache_requests_total", {"cache": cache, "result": result}) or 0.0
+    return (
+        REGISTRY.get_sample_value("asoud_cache_requests_total", {"cache": cache, "result": result})
+        or 0.0
+    )
 
 
 async def test_set_get_and_counters(platform: Platform) -> None:
@@ -60,4 +63,6 @@ async def test_get_or_load_loads_once(platform: Platform) -> None:
 
 async def test_keys_carry_the_deployment_prefix(platform: Platform) -> None:
     await platform.cache.set("demo", "scoped", 1, ttl_seconds=60)
-    assert await platform.redis.exists(platform.settings.redis_key_prefix + "cache:demo:scoped") == 1
+    assert (
+        await platform.redis.exists(platform.settings.redis_key_prefix + "cache:demo:scoped") == 1
+    )

@@ -16,8 +16,14 @@ from asoud.platform.settings import Settings
 
 
 def _asoud(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "asoud", *args], capture_output=True, text=True,
-                          timeout=120, check=False, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "asoud", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_keys_generate_and_rotate(tmp_path: Path) -> None:
@@ -27,7 +33,9 @@ def test_keys_generate_and_rotate(tmp_path: Path) -> None:
     ring = read_keyring(path)
     assert [k.state for k in ring.keys] == [KeyState.active, KeyState.next]
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert _asoud("keys", "generate", "--out", str(path)).returncode == 1  # never overwrites silently
+    assert (
+        _asoud("keys", "generate", "--out", str(path)).returncode == 1
+    )  # never overwrites silently
 
     first_next = ring.keys[1].kid
     rotated = _asoud("keys", "rotate", "--file", str(path))
@@ -35,7 +43,12 @@ def test_keys_generate_and_rotate(tmp_path: Path) -> None:
     after = read_keyring(path)
     assert after.active.kid == first_next
     assert {k.state for k in after.keys} == {KeyState.retiring, KeyState.active, KeyState.next}
-    assert _asoud("keys", "generate", "--out", str(tmp_path / "x.json"), "--algorithm", "HS256").returncode == 2
+    assert (
+        _asoud(
+            "keys", "generate", "--out", str(tmp_path / "x.json"), "--algorithm", "HS256"
+        ).returncode
+        == 2
+    )
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -62,7 +75,9 @@ async def test_create_staff_and_issue_token(client: httpx.AsyncClient, settings:
     issued = _asoud("token", "issue", "--phone", "09120001111", env=_env(settings))
     assert issued.returncode == 0, issued.stderr
     tokens = json.loads(issued.stdout)
-    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert me.status_code == 200
     assert me.json()["is_staff"] is True and me.json()["capabilities"]["moderate"] is True
 

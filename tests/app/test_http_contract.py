@@ -46,31 +46,46 @@ async def test_problem_documents_speak_the_callers_language(
 
 
 @pytest.mark.parametrize("language", ["en", "fa", "ar", "tr"])
-async def test_validation_errors_are_translated_per_field(client: httpx.AsyncClient, language: str) -> None:
-    response = await client.post("/api/v1/auth/token", json={"phone": "09121234567"},
-                                 headers={"Accept-Language": language})
+async def test_validation_errors_are_translated_per_field(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/token", json={"phone": "09121234567"}, headers={"Accept-Language": language}
+    )
     assert response.status_code == 422
     problem = response.json()
     assert problem["code"] == "validation_failed"
     [error] = problem["errors"]
     assert error["field"] == "body.code" and error["code"] == "missing"
-    expected = {"en": "This field is required.", "fa": "این فیلد الزامی است.",
-                "ar": "هذا الحقل مطلوب.", "tr": "Bu alan zorunludur."}[language]
+    expected = {
+        "en": "This field is required.",
+        "fa": "این فیلد الزامی است.",
+        "ar": "هذا الحقل مطلوب.",
+        "tr": "Bu alan zorunludur.",
+    }[language]
     assert error["message"] == expected
     if language in ("fa", "ar"):
         assert response.headers["x-text-direction"] == "rtl"
 
 
 async def test_bad_bodies_get_clear_4xx(client: httpx.AsyncClient) -> None:
-    malformed = await client.post("/api/v1/auth/otp", content=b"{nope", headers={"content-type": "application/json"})
+    malformed = await client.post(
+        "/api/v1/auth/otp", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 400 and malformed.json()["code"] == "malformed_json"
     form = await client.post("/api/v1/auth/otp", data={"phone": "09121234567"})
     assert form.status_code == 415 and form.json()["code"] == "unsupported_media_type"
-    charset = await client.post("/api/v1/auth/otp", content=b'{"phone": "0912"}',
-                                headers={"content-type": "application/json; charset=utf-8"})
+    charset = await client.post(
+        "/api/v1/auth/otp",
+        content=b'{"phone": "0912"}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
     assert charset.status_code == 422  # parsed (and refused for the short number), not 415
-    huge = await client.post("/api/v1/auth/otp", content=b'{"phone": "' + b"9" * 300_000 + b'"}',
-                             headers={"content-type": "application/json"})
+    huge = await client.post(
+        "/api/v1/auth/otp",
+        content=b'{"phone": "' + b"9" * 300_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
     assert huge.status_code == 413
     wrong_method = await client.delete("/api/v1/auth/otp")
     assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"
@@ -116,12 +131,20 @@ async def test_hsts_in_production_settings(database_url: str, tmp_path: Any) -> 
 async def test_cors_allows_only_listed_origins(database_url: str, tmp_path: Any) -> None:
     from tests.conftest import make_settings
 
-    app = create_app(make_settings(database_url, tmp_path, cors_allow_origins="https://app.asoud.ir"))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            preflight = {"Access-Control-Request-Method": "POST"}
-            good = await http.options("/api/v1/auth/otp", headers={"Origin": "https://app.asoud.ir", **preflight})
-            bad = await http.options("/api/v1/auth/otp", headers={"Origin": "https://evil.example", **preflight})
+    app = create_app(
+        make_settings(database_url, tmp_path, cors_allow_origins="https://app.asoud.ir")
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        preflight = {"Access-Control-Request-Method": "POST"}
+        good = await http.options(
+            "/api/v1/auth/otp", headers={"Origin": "https://app.asoud.ir", **preflight}
+        )
+        bad = await http.options(
+            "/api/v1/auth/otp", headers={"Origin": "https://evil.example", **preflight}
+        )
     assert good.headers["access-control-allow-origin"] == "https://app.asoud.ir"
     assert "access-control-allow-origin" not in bad.headers
 
@@ -144,7 +167,9 @@ async def test_readyz_checks_database_and_redis(client: httpx.AsyncClient, app: 
     assert "Connection" not in down.text and "127.0.0.1" not in down.text
 
 
-async def test_unexpected_errors_leak_nothing(client: httpx.AsyncClient, app: Starlette, caplog: Any) -> None:
+async def test_unexpected_errors_leak_nothing(
+    client: httpx.AsyncClient, app: Starlette, caplog: Any
+) -> None:
     from asoud.identity.models import User
 
     async def explode(*args: Any, **kwargs: Any) -> Any:
@@ -158,8 +183,11 @@ async def test_unexpected_errors_leak_nothing(client: httpx.AsyncClient, app: St
         from tests.support.login import last_code
 
         code = await last_code(platform, "+989121234567")
-        response = await client.post("/api/v1/auth/token", json={"phone": "09121234567", "code": code},
-                                     headers={"X-Request-ID": "trace-me-12345"})
+        response = await client.post(
+            "/api/v1/auth/token",
+            json={"phone": "09121234567", "code": code},
+            headers={"X-Request-ID": "trace-me-12345"},
+        )
     finally:
         User.get_or_create = original  # type: ignore[method-assign]
     assert response.status_code == 500
@@ -174,13 +202,22 @@ async def test_openapi_document_describes_the_api(client: httpx.AsyncClient) -> 
     assert response.status_code == 200
     spec = response.json()
     assert spec["openapi"] == "3.1.0"
-    for path, method in [("/api/v1/auth/otp", "post"), ("/api/v1/auth/token", "post"),
-                         ("/api/v1/auth/refresh", "post"), ("/api/v1/auth/logout", "post"),
-                         ("/api/v1/me", "get"), ("/api/v1/me", "patch"), ("/livez", "get"),
-                         ("/readyz", "get"), ("/.well-known/jwks.json", "get")]:
+    for path, method in [
+        ("/api/v1/auth/otp", "post"),
+        ("/api/v1/auth/token", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/me", "patch"),
+        ("/livez", "get"),
+        ("/readyz", "get"),
+        ("/.well-known/jwks.json", "get"),
+    ]:
         assert method in spec["paths"][path], (path, method)
     otp = spec["paths"]["/api/v1/auth/otp"]["post"]
-    assert otp["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OtpRequest"}
+    assert otp["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OtpRequest"
+    }
     assert {"202", "422", "429"} <= otp["responses"].keys()
     assert otp["responses"]["422"]["content"]["application/problem+json"]
     assert spec["paths"]["/api/v1/me"]["get"]["security"] == [{"bearer": []}]
@@ -212,18 +249,22 @@ async def test_metrics_by_route_template_with_slo_bucket(client: httpx.AsyncClie
     assert 'asoud_http_requests_total{method="GET",route="/livez",status="2xx"}' in text
     assert 'asoud_http_requests_total{method="GET",route="/api/v1/me",status="4xx"}' in text
     assert 'route="<unmatched>"' in text and "12345" not in text
-    assert 'asoud_http_request_duration_seconds_bucket{le="0.2",method="GET",route="/livez"}' in text
+    assert (
+        'asoud_http_request_duration_seconds_bucket{le="0.2",method="GET",route="/livez"}' in text
+    )
     assert "asoud_db_queries_per_request_bucket" in text
     assert "process_resident_memory_bytes" in text
 
 
-async def test_queries_are_counted_per_request(client: httpx.AsyncClient, settings: Settings) -> None:
+async def test_queries_are_counted_per_request(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     from prometheus_client import REGISTRY
 
     def total(route: str) -> float:
-        return REGISTRY.get_sample_value(
-            "asoud_db_queries_per_request_sum", {"route": route}
-        ) or 0.0
+        return (
+            REGISTRY.get_sample_value("asoud_db_queries_per_request_sum", {"route": route}) or 0.0
+        )
 
     before = total("/readyz")
     await client.get("/readyz")

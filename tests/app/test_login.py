@@ -44,7 +44,9 @@ async def test_full_login_journey(client: httpx.AsyncClient, platform: Platform)
     assert str(user.id) == body["id"] and user.last_login_at is not None
 
 
-async def test_code_is_stored_only_as_a_salted_hash(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_code_is_stored_only_as_a_salted_hash(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await client.post("/api/v1/auth/otp", json={"phone": PHONE})
     code = await last_code(platform, e164(PHONE))
     stored = [
@@ -77,7 +79,9 @@ async def test_invalid_phone_is_refused_and_nothing_is_sent(
     assert await platform.redis.llen(platform.keys("sms-outbox")) == 0
 
 
-async def test_five_wrong_codes_void_the_code(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_five_wrong_codes_void_the_code(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await client.post("/api/v1/auth/otp", json={"phone": PHONE})
     code = await last_code(platform, e164(PHONE))
     wrong = "000000" if code != "000000" else "111111"
@@ -91,13 +95,19 @@ async def test_five_wrong_codes_void_the_code(client: httpx.AsyncClient, platfor
     assert await User.filter(phone=e164(PHONE)).count() == 0
 
 
-async def test_code_works_after_fewer_than_five_misses(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_code_works_after_fewer_than_five_misses(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await client.post("/api/v1/auth/otp", json={"phone": PHONE})
     code = await last_code(platform, e164(PHONE))
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(4):
-        assert (await client.post("/api/v1/auth/token", json={"phone": PHONE, "code": wrong})).status_code == 401
-    assert (await client.post("/api/v1/auth/token", json={"phone": PHONE, "code": code})).status_code == 200
+        assert (
+            await client.post("/api/v1/auth/token", json={"phone": PHONE, "code": wrong})
+        ).status_code == 401
+    assert (
+        await client.post("/api/v1/auth/token", json={"phone": PHONE, "code": code})
+    ).status_code == 200
 
 
 async def test_code_is_single_use(client: httpx.AsyncClient, platform: Platform) -> None:
@@ -108,7 +118,9 @@ async def test_code_is_single_use(client: httpx.AsyncClient, platform: Platform)
     assert (first.status_code, second.status_code) == (200, 401)
 
 
-async def test_concurrent_use_of_one_code_logs_in_once(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_concurrent_use_of_one_code_logs_in_once(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await client.post("/api/v1/auth/otp", json={"phone": PHONE})
     code = await last_code(platform, e164(PHONE))
     responses = await asyncio.gather(
@@ -140,28 +152,40 @@ async def test_code_expires(client: httpx.AsyncClient, platform: Platform) -> No
     assert response.status_code == 401
 
 
-async def test_refresh_rotates_and_reuse_ends_the_login(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_refresh_rotates_and_reuse_ends_the_login(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     first = await login(client, platform, PHONE)
-    rotated = await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    rotated = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
     assert rotated.status_code == 200
     second = rotated.json()
     assert second["refresh_token"] != first["refresh_token"]
     assert (await client.get("/api/v1/me", headers=bearer(second))).status_code == 200
 
     # The old refresh token presented again: someone holds a copy. The whole login ends.
-    reused = await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    reused = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
     assert reused.status_code == 401
     assert reused.json()["code"] == "refresh_token_reused"
-    newest = await client.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    newest = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
     assert newest.status_code == 401
     assert newest.json()["code"] == "refresh_token_invalid"
     me = await client.get("/api/v1/me", headers=bearer(second))
     assert me.status_code == 401 and me.json()["code"] == "token_invalid"
 
 
-async def test_reuse_in_one_login_leaves_other_logins_alone(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_reuse_in_one_login_leaves_other_logins_alone(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     phone_login = await login(client, platform, PHONE)
-    await platform.redis.delete(*[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))])
+    await platform.redis.delete(
+        *[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))]
+    )
     laptop_login = await login(client, platform, PHONE)
     await client.post("/api/v1/auth/refresh", json={"refresh_token": phone_login["refresh_token"]})
     await client.post("/api/v1/auth/refresh", json={"refresh_token": phone_login["refresh_token"]})
@@ -176,19 +200,25 @@ async def test_unknown_refresh_token_is_refused(client: httpx.AsyncClient) -> No
 
 async def test_logout_ends_this_login_only(client: httpx.AsyncClient, platform: Platform) -> None:
     one = await login(client, platform, PHONE)
-    await platform.redis.delete(*[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))])
+    await platform.redis.delete(
+        *[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))]
+    )
     two = await login(client, platform, PHONE)
     out = await client.post("/api/v1/auth/logout", json={}, headers=bearer(one))
     assert out.status_code == 204
     assert (await client.get("/api/v1/me", headers=bearer(one))).status_code == 401
-    refused = await client.post("/api/v1/auth/refresh", json={"refresh_token": one["refresh_token"]})
+    refused = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": one["refresh_token"]}
+    )
     assert refused.status_code == 401
     assert (await client.get("/api/v1/me", headers=bearer(two))).status_code == 200
 
 
 async def test_logout_everywhere(client: httpx.AsyncClient, platform: Platform) -> None:
     one = await login(client, platform, PHONE)
-    await platform.redis.delete(*[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))])
+    await platform.redis.delete(
+        *[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))]
+    )
     two = await login(client, platform, PHONE)
     out = await client.post("/api/v1/auth/logout", json={"all_sessions": True}, headers=bearer(two))
     assert out.status_code == 204
@@ -218,7 +248,9 @@ async def test_disabled_account_cannot_log_in_or_use_tokens(
     tokens = await login(client, platform, PHONE)
     await User.filter(phone=e164(PHONE)).update(is_active=False)
     assert (await client.get("/api/v1/me", headers=bearer(tokens))).status_code == 401
-    await platform.redis.delete(*[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))])
+    await platform.redis.delete(
+        *[k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))]
+    )
     await client.post("/api/v1/auth/otp", json={"phone": PHONE})
     code = await last_code(platform, e164(PHONE))
     refused = await client.post("/api/v1/auth/token", json={"phone": PHONE, "code": code})

@@ -29,8 +29,13 @@ async def empty_database() -> AsyncIterator[str]:
 def _migrate_process(database_url: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "ASOUD_DATABASE_URL": database_url, "ASOUD_ENVIRONMENT": "test"}
     return asyncio.create_subprocess_exec(  # type: ignore[return-value]
-        sys.executable, "-m", "asoud", "migrate", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "asoud",
+        "migrate",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -44,7 +49,9 @@ async def _applied(database_url: str) -> list[str]:
 
 
 async def test_two_concurrent_migrators_apply_each_migration_once(empty_database: str) -> None:
-    first, second = await asyncio.gather(_migrate_process(empty_database), _migrate_process(empty_database))
+    first, second = await asyncio.gather(
+        _migrate_process(empty_database), _migrate_process(empty_database)
+    )
     outputs = await asyncio.gather(first.communicate(), second.communicate())
     assert first.returncode == 0 and second.returncode == 0, outputs
     texts = sorted(out.decode() for out, _ in outputs)
@@ -83,7 +90,12 @@ async def test_migrator_waits_for_the_advisory_lock(empty_database: str) -> None
 
 
 def test_committed_migrations_match_the_models() -> None:
-    result = subprocess.run([sys.executable, "-m", "asoud", "db", "makemigrations", "--check"],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "asoud", "db", "makemigrations", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no changes detected" in result.stdout

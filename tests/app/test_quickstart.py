@@ -23,8 +23,16 @@ async def test_quickstart_serves_docs_and_a_newcomer_logs_in(tmp_path: Path) -> 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASOUD_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "asoud", "quickstart", "--port", str(port),
-        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "asoud",
+        "quickstart",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
     base = f"http://127.0.0.1:{port}"
@@ -40,13 +48,21 @@ async def test_quickstart_serves_docs_and_a_newcomer_logs_in(tmp_path: Path) -> 
             assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
             assert (await http.get("/docs")).status_code == 200
 
-            assert (await http.post("/api/v1/auth/otp", json={"phone": "09121111111"})).status_code == 202
+            assert (
+                await http.post("/api/v1/auth/otp", json={"phone": "09121111111"})
+            ).status_code == 202
             line = await asyncio.wait_for(process.stdout.readline(), 30)
             match = re.search(rb"one-time code for \+989121111111: (\d{6})", line)
             assert match, line
-            tokens = (await http.post("/api/v1/auth/token",
-                                      json={"phone": "09121111111", "code": match.group(1).decode()})).json()
-            me = await http.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+            tokens = (
+                await http.post(
+                    "/api/v1/auth/token",
+                    json={"phone": "09121111111", "code": match.group(1).decode()},
+                )
+            ).json()
+            me = await http.get(
+                "/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+            )
             assert me.status_code == 200
             assert me.json()["display_name"] == "Demo customer"  # seeded demo data
     finally:

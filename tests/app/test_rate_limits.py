@@ -28,15 +28,21 @@ async def _unlock(platform: Platform) -> None:
         await platform.redis.delete(key)
 
 
-async def test_login_code_requests_are_limited_per_phone(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_login_code_requests_are_limited_per_phone(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     for _ in range(5):
-        assert (await client.post("/api/v1/auth/otp", json={"phone": "09121234567"})).status_code == 202
+        assert (
+            await client.post("/api/v1/auth/otp", json={"phone": "09121234567"})
+        ).status_code == 202
         await _unlock(platform)
     limited = await client.post("/api/v1/auth/otp", json={"phone": "09121234567"})
     assert limited.status_code == 429
     assert limited.json()["code"] == "rate_limited"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
-    assert limited.headers["RateLimit-Limit"] == "5" and limited.headers["RateLimit-Remaining"] == "0"
+    assert (
+        limited.headers["RateLimit-Limit"] == "5" and limited.headers["RateLimit-Remaining"] == "0"
+    )
     assert limited.headers["RateLimit-Policy"] == "5;w=60"
     # another number from the same address is still served
     assert (await client.post("/api/v1/auth/otp", json={"phone": "09127654321"})).status_code == 202
@@ -45,20 +51,28 @@ async def test_login_code_requests_are_limited_per_phone(client: httpx.AsyncClie
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_login_ip": "3/minute"}])
 async def test_login_is_limited_per_ip(client: httpx.AsyncClient, platform: Platform) -> None:
     for n in range(3):
-        assert (await client.post("/api/v1/auth/otp", json={"phone": f"0912000000{n}"})).status_code == 202
+        assert (
+            await client.post("/api/v1/auth/otp", json={"phone": f"0912000000{n}"})
+        ).status_code == 202
     limited = await client.post("/api/v1/auth/otp", json={"phone": "09120000009"})
     assert limited.status_code == 429 and limited.headers["RateLimit-Limit"] == "3"
-    verify = await client.post("/api/v1/auth/token", json={"phone": "09120000001", "code": "123456"})
+    verify = await client.post(
+        "/api/v1/auth/token", json={"phone": "09120000001", "code": "123456"}
+    )
     assert verify.status_code == 401  # the verify endpoint has its own counters
 
 
-async def test_login_fails_closed_when_redis_is_down(client: httpx.AsyncClient, app: Starlette) -> None:
+async def test_login_fails_closed_when_redis_is_down(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
     platform: Platform = app.state.platform
     healthy = platform.limiter.redis
     platform.limiter.redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     try:
-        for path, body in [("/api/v1/auth/otp", {"phone": "09121234567"}),
-                           ("/api/v1/auth/token", {"phone": "09121234567", "code": "123456"})]:
+        for path, body in [
+            ("/api/v1/auth/otp", {"phone": "09121234567"}),
+            ("/api/v1/auth/token", {"phone": "09121234567", "code": "123456"}),
+        ]:
             response = await client.post(path, json=body, headers={"Accept-Language": "fa"})
             assert response.status_code == 503
             assert response.json()["code"] == "service_unavailable"
@@ -85,7 +99,9 @@ async def test_anonymous_callers_are_limited_per_ip(client: httpx.AsyncClient) -
 )
 async def test_users_are_limited_per_account(client: httpx.AsyncClient, platform: Platform) -> None:
     tokens = await login(client, platform, "09121234567")
-    statuses = [(await client.get("/api/v1/me", headers=bearer(tokens))).status_code for _ in range(5)]
+    statuses = [
+        (await client.get("/api/v1/me", headers=bearer(tokens))).status_code for _ in range(5)
+    ]
     assert statuses == [200, 200, 200, 200, 429]
 
 
@@ -95,12 +111,16 @@ async def test_burst_limit(client: httpx.AsyncClient) -> None:
     assert statuses == [401, 401, 429]  # failed authentication counts: token guessing is limited
 
 
-async def test_general_limits_fail_open(client: httpx.AsyncClient, app: Starlette, caplog: Any) -> None:
+async def test_general_limits_fail_open(
+    client: httpx.AsyncClient, app: Starlette, caplog: Any
+) -> None:
     platform: Platform = app.state.platform
     healthy = platform.limiter.redis
     platform.limiter.redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     try:
-        response = await client.post("/api/v1/auth/refresh", json={"refresh_token": "asr_nothing-here"})
+        response = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": "asr_nothing-here"}
+        )
     finally:
         await platform.limiter.redis.aclose()
         platform.limiter.redis = healthy

@@ -43,7 +43,9 @@ def test_safe_production_configuration_loads(tmp_path: Path) -> None:
         ("ASOUD_JWT_KEYRING_FILE", "/nonexistent/keyring.json", "does not exist"),
     ],
 )
-def test_production_refuses_unsafe_settings(tmp_path: Path, name: str, value: str, message: str) -> None:
+def test_production_refuses_unsafe_settings(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
     environ = {**_safe_production(tmp_path), name: value}
     with pytest.raises(ConfigurationError, match="refusing to start in production") as error:
         load_settings(environ)
@@ -80,7 +82,9 @@ def test_secret_from_file(tmp_path: Path) -> None:
 def test_value_and_file_together_are_refused(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("x")
-    with pytest.raises(ConfigurationError, match="either ASOUD_SECRET_KEY or ASOUD_SECRET_KEY_FILE"):
+    with pytest.raises(
+        ConfigurationError, match="either ASOUD_SECRET_KEY or ASOUD_SECRET_KEY_FILE"
+    ):
         load_settings({"ASOUD_SECRET_KEY": "y", "ASOUD_SECRET_KEY_FILE": str(secret)})
 
 
@@ -113,8 +117,18 @@ def test_production_start_refuses_with_exit_code(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    environ = {**_safe_production(tmp_path), "ASOUD_DATABASE_URL": "sqlite://x", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "asoud", "serve"], env=environ,
-                            capture_output=True, text=True, timeout=60, check=False)
+    environ = {
+        **_safe_production(tmp_path),
+        "ASOUD_DATABASE_URL": "sqlite://x",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "asoud", "serve"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert "refusing to start in production" in result.stderr and "SQLite" in result.stderr

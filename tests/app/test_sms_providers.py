@@ -37,11 +37,16 @@ async def real_sms_app(
     fake_ir, ir_url = smsir
     fake_tw, tw_url = twilio
     settings = make_settings(
-        database_url, tmp_path,
-        sms_provider="smsir", smsir_api_url=ir_url, smsir_api_key=fake_ir.api_key,
+        database_url,
+        tmp_path,
+        sms_provider="smsir",
+        smsir_api_url=ir_url,
+        smsir_api_key=fake_ir.api_key,
         smsir_template_id=260323,
-        sms_international_provider="twilio", twilio_api_url=tw_url,
-        twilio_account_sid=fake_tw.account_sid, twilio_auth_token=fake_tw.auth_token,
+        sms_international_provider="twilio",
+        twilio_api_url=tw_url,
+        twilio_account_sid=fake_tw.account_sid,
+        twilio_auth_token=fake_tw.auth_token,
         twilio_from_number="+15005550006",
     )
     app = create_app(settings)
@@ -51,11 +56,15 @@ async def real_sms_app(
 
 @pytest.fixture
 async def http(real_sms_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=real_sms_app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=real_sms_app), base_url="http://t"
+    ) as client:
         yield client
 
 
-async def test_iranian_number_goes_through_smsir(http: httpx.AsyncClient, smsir: tuple[FakeSmsIr, str]) -> None:
+async def test_iranian_number_goes_through_smsir(
+    http: httpx.AsyncClient, smsir: tuple[FakeSmsIr, str]
+) -> None:
     fake, _ = smsir
     response = await http.post("/api/v1/auth/otp", json={"phone": "+989121234567"})
     assert response.status_code == 202
@@ -64,7 +73,9 @@ async def test_iranian_number_goes_through_smsir(http: httpx.AsyncClient, smsir:
     [parameter] = sent["parameters"]
     assert parameter["name"] == "Code" and re.fullmatch(r"\d{6}", parameter["value"])
     # and that code logs in
-    token = await http.post("/api/v1/auth/token", json={"phone": "09121234567", "code": parameter["value"]})
+    token = await http.post(
+        "/api/v1/auth/token", json={"phone": "09121234567", "code": parameter["value"]}
+    )
     assert token.status_code == 200
 
 
@@ -72,8 +83,9 @@ async def test_international_number_goes_through_twilio(
     http: httpx.AsyncClient, twilio: tuple[FakeTwilio, str], smsir: tuple[FakeSmsIr, str]
 ) -> None:
     fake, _ = twilio
-    response = await http.post("/api/v1/auth/otp", json={"phone": "+14155550123"},
-                               headers={"Accept-Language": "tr"})
+    response = await http.post(
+        "/api/v1/auth/otp", json={"phone": "+14155550123"}, headers={"Accept-Language": "tr"}
+    )
     assert response.status_code == 202
     [sent] = fake.received
     assert sent["To"] == "+14155550123" and sent["From"] == "+15005550006"
@@ -96,19 +108,30 @@ async def test_provider_refusal_is_503_and_leaves_no_code(
     assert (await http.post("/api/v1/auth/otp", json={"phone": "09121234567"})).status_code == 202
 
 
-async def test_wrong_api_key_is_a_delivery_failure(http: httpx.AsyncClient, smsir: tuple[FakeSmsIr, str]) -> None:
+async def test_wrong_api_key_is_a_delivery_failure(
+    http: httpx.AsyncClient, smsir: tuple[FakeSmsIr, str]
+) -> None:
     fake, _ = smsir
     fake.api_key = "rotated-elsewhere"
     response = await http.post("/api/v1/auth/otp", json={"phone": "09121234567"})
     assert response.status_code == 503
 
 
-async def test_unreachable_provider_is_a_delivery_failure(database_url: str, tmp_path: Path) -> None:
-    settings = make_settings(database_url, tmp_path, sms_provider="smsir",
-                             smsir_api_url="http://127.0.0.1:1", smsir_api_key="k", smsir_template_id=1)
+async def test_unreachable_provider_is_a_delivery_failure(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        sms_provider="smsir",
+        smsir_api_url="http://127.0.0.1:1",
+        smsir_api_key="k",
+        smsir_template_id=1,
+    )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         response = await client.post("/api/v1/auth/otp", json={"phone": "09121234567"})
     assert response.status_code == 503 and response.json()["code"] == "otp_delivery_failed"

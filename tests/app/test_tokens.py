@@ -32,7 +32,9 @@ async def _me(client: httpx.AsyncClient, token: str) -> httpx.Response:
     return await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
 
 
-async def test_token_header_names_the_active_key(client: httpx.AsyncClient, platform: Platform, settings: Settings) -> None:
+async def test_token_header_names_the_active_key(
+    client: httpx.AsyncClient, platform: Platform, settings: Settings
+) -> None:
     tokens = await login(client, platform, PHONE)
     header = jwt.get_unverified_header(tokens["access_token"])
     ring = read_keyring(settings.jwt_keyring_file)  # type: ignore[arg-type]
@@ -42,7 +44,9 @@ async def test_token_header_names_the_active_key(client: httpx.AsyncClient, plat
     assert {"iss", "aud", "sub", "sid", "jti"} <= claims.keys()
 
 
-async def test_jwks_publishes_every_key_without_private_parts(client: httpx.AsyncClient, settings: Settings) -> None:
+async def test_jwks_publishes_every_key_without_private_parts(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200
     ring = read_keyring(settings.jwt_keyring_file)  # type: ignore[arg-type]
@@ -69,7 +73,9 @@ async def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
     # a token signed by the now-retiring key is still accepted
     assert (await _me(client, before["access_token"])).status_code == 200
     # new tokens are signed by the promoted key, without restarting the app
-    refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": before["refresh_token"]})
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": before["refresh_token"]}
+    )
     new_kid = jwt.get_unverified_header(refreshed.json()["access_token"])["kid"]
     assert new_kid == ring.active.kid != old_kid
 
@@ -89,7 +95,9 @@ async def test_a_broken_keyring_file_keeps_the_previous_keys(
     assert (await _me(client, tokens["access_token"])).status_code == 200
 
 
-async def test_token_with_alg_none_is_refused(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_token_with_alg_none_is_refused(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     tokens = await login(client, platform, PHONE)
     header = jwt.get_unverified_header(tokens["access_token"])
     forged = f"{_b64({'alg': 'none', 'kid': header['kid'], 'typ': 'JWT'})}.{_b64(_claims_of(tokens['access_token']))}."
@@ -110,9 +118,13 @@ async def test_hs256_signed_with_the_public_key_is_refused(
     import hmac
 
     signing_input = f"{_b64({'alg': 'HS256', 'kid': ring.active.kid, 'typ': 'JWT'})}.{_b64(_claims_of(tokens['access_token']))}"
-    signature = base64.urlsafe_b64encode(
-        hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
-    ).rstrip(b"=").decode()
+    signature = (
+        base64.urlsafe_b64encode(
+            hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     response = await _me(client, f"{signing_input}.{signature}")
     assert response.status_code == 401 and response.json()["code"] == "token_invalid"
 
@@ -137,14 +149,20 @@ async def test_tampered_claims_are_refused(
     assert response.status_code == 401, reason
 
 
-async def test_token_from_a_foreign_key_with_our_kid_is_refused(client: httpx.AsyncClient, platform: Platform) -> None:
+async def test_token_from_a_foreign_key_with_our_kid_is_refused(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     from asoud.platform.keyring import generate_key
 
     tokens = await login(client, platform, PHONE)
     header = jwt.get_unverified_header(tokens["access_token"])
     stranger = generate_key()
-    forged = jwt.encode(_claims_of(tokens["access_token"]), stranger.private_key, algorithm="ES256",
-                        headers={"kid": header["kid"]})
+    forged = jwt.encode(
+        _claims_of(tokens["access_token"]),
+        stranger.private_key,
+        algorithm="ES256",
+        headers={"kid": header["kid"]},
+    )
     assert (await _me(client, forged)).status_code == 401
     assert (await _me(client, tokens["access_token"])).status_code == 200
     assert bearer(tokens)

@@ -24,14 +24,24 @@ class FakeSmsIr:
     def app(self) -> Starlette:
         async def verify(request: Request) -> JSONResponse:
             if request.headers.get("x-api-key") != self.api_key:
-                return JSONResponse({"status": 0, "message": "کلید وب سرویس نامعتبر است", "data": None}, 401)
+                return JSONResponse(
+                    {"status": 0, "message": "کلید وب سرویس نامعتبر است", "data": None}, 401
+                )
             body = await request.json()
             self.received.append(body)
             if self.fail_with_status is not None:
-                return JSONResponse({"status": self.fail_with_status, "message": "خطا", "data": None}, 200)
+                return JSONResponse(
+                    {"status": self.fail_with_status, "message": "خطا", "data": None}, 200
+                )
             if not str(body.get("mobile", "")).startswith("09") or not body.get("parameters"):
                 return JSONResponse({"status": 0, "message": "شماره نامعتبر", "data": None}, 400)
-            return JSONResponse({"status": 1, "message": "موفق", "data": {"messageId": 1000 + len(self.received), "cost": 1.0}})
+            return JSONResponse(
+                {
+                    "status": 1,
+                    "message": "موفق",
+                    "data": {"messageId": 1000 + len(self.received), "cost": 1.0},
+                }
+            )
 
         return Starlette(routes=[Route("/v1/send/verify", verify, methods=["POST"])])
 
@@ -55,7 +65,11 @@ class FakeTwilio:
             form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
             self.received.append(form)
             if not str(form.get("To", "")).startswith("+"):
-                return JSONResponse({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}, 400)
+                return JSONResponse(
+                    {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}, 400
+                )
             return JSONResponse({"sid": "SM" + "1" * 32, "status": "queued", "to": form["To"]}, 201)
 
-        return Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", messages, methods=["POST"])])
+        return Starlette(
+            routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", messages, methods=["POST"])]
+        )

@@ -62,8 +62,11 @@ async def request_code(platform: Platform, phone: str, language: str) -> tuple[i
         code = "".join(secrets.choice("0123456789") for _ in range(settings.otp_length))
         salt = secrets.token_hex(8)
         async with platform.redis.pipeline(transaction=True) as pipe:
-            pipe.set(base + ":code", f"{salt}${_code_hash(platform, salt, code)}",
-                     ex=settings.otp_ttl_seconds)
+            pipe.set(
+                base + ":code",
+                f"{salt}${_code_hash(platform, salt, code)}",
+                ex=settings.otp_ttl_seconds,
+            )
             pipe.delete(base + ":tries")
             await pipe.execute()
     except RedisError:
@@ -80,7 +83,7 @@ async def request_code(platform: Platform, phone: str, language: str) -> tuple[i
 
 
 async def consume_code(platform: Platform, phone: str, code: str) -> None:
-    """Accept the code exactly once, or raise 401 ``otp_invalid`` (same answer for every failure)."""
+    """Accept the code exactly once, or raise 401 ``otp_invalid`` (one answer for every failure)."""
     settings = platform.settings
     base = platform.keys("otp", _phone_key(platform, phone))
     invalid = Unauthenticated("otp_invalid")
@@ -88,7 +91,8 @@ async def consume_code(platform: Platform, phone: str, code: str) -> None:
         stored = await platform.redis.get(base + ":code")
         if stored is None:
             raise invalid
-        salt, _, expected = stored.decode().partition("$")
+        text = stored.decode() if isinstance(stored, bytes) else str(stored)
+        salt, _, expected = text.partition("$")
         if hmac.compare_digest(expected, _code_hash(platform, salt, code)):
             # DEL returns 1 for exactly one of any concurrent verifiers: single use.
             if await platform.redis.delete(base + ":code") != 1:

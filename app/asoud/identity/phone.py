@@ -20,7 +20,10 @@ def normalise_phone(raw: str) -> str:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
         raise ValueError("invalid_phone") from None
-    if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _MOBILE_TYPES:
+    if (
+        not phonenumbers.is_valid_number(number)
+        or phonenumbers.number_type(number) not in _MOBILE_TYPES
+    ):
         raise ValueError("invalid_phone")
     return str(phonenumbers.format_number(number, PhoneNumberFormat.E164))
 

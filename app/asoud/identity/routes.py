@@ -33,8 +33,14 @@ def _pair(issued: tokens.IssuedTokens) -> TokenPair:
 
 
 @api.endpoint(
-    "POST", "/api/v1/auth/otp", summary="Send a one-time login code", tags=["auth"],
-    body=OtpRequest, responses={202: OtpAccepted}, errors=[429, 503], rate_limited=False,
+    "POST",
+    "/api/v1/auth/otp",
+    summary="Send a one-time login code",
+    tags=["auth"],
+    body=OtpRequest,
+    responses={202: OtpAccepted},
+    errors=[429, 503],
+    rate_limited=False,
 )
 async def request_otp(call: Call[OtpRequest, Any]) -> OtpAccepted:
     """Sends a code by SMS. A new code for the same number can be requested after 60 s."""
@@ -45,8 +51,14 @@ async def request_otp(call: Call[OtpRequest, Any]) -> OtpAccepted:
 
 
 @api.endpoint(
-    "POST", "/api/v1/auth/token", summary="Log in with the one-time code", tags=["auth"],
-    body=TokenRequest, responses={200: TokenPair}, errors=[401, 403, 429, 503], rate_limited=False,
+    "POST",
+    "/api/v1/auth/token",
+    summary="Log in with the one-time code",
+    tags=["auth"],
+    body=TokenRequest,
+    responses={200: TokenPair},
+    errors=[401, 403, 429, 503],
+    rate_limited=False,
 )
 async def issue_token(call: Call[TokenRequest, Any]) -> TokenPair:
     """Exchanges a valid code for an access token and a refresh token. Five wrong tries void it."""
@@ -57,8 +69,13 @@ async def issue_token(call: Call[TokenRequest, Any]) -> TokenPair:
 
 
 @api.endpoint(
-    "POST", "/api/v1/auth/refresh", summary="Rotate the refresh token", tags=["auth"],
-    body=RefreshRequest, responses={200: TokenPair}, errors=[401],
+    "POST",
+    "/api/v1/auth/refresh",
+    summary="Rotate the refresh token",
+    tags=["auth"],
+    body=RefreshRequest,
+    responses={200: TokenPair},
+    errors=[401],
 )
 async def refresh_token(call: Call[RefreshRequest, Any]) -> TokenPair:
     """Returns a new pair; the presented refresh token dies. Reusing it ends the whole login."""
@@ -66,27 +83,51 @@ async def refresh_token(call: Call[RefreshRequest, Any]) -> TokenPair:
 
 
 @api.endpoint(
-    "POST", "/api/v1/auth/logout", summary="End this login (or all)", tags=["auth"],
-    auth=Auth.user, body=LogoutRequest, responses={204: None},
+    "POST",
+    "/api/v1/auth/logout",
+    summary="End this login (or all)",
+    tags=["auth"],
+    auth=Auth.user,
+    body=LogoutRequest,
+    responses={204: None},
 )
 async def logout(call: Call[LogoutRequest, Any]) -> None:
     await services.logout(call.principal, all_sessions=call.body.all_sessions)
 
 
-@api.endpoint("GET", "/api/v1/me", summary="The caller's profile", tags=["me"],
-              auth=Auth.user, responses={200: Me})
+@api.endpoint(
+    "GET",
+    "/api/v1/me",
+    summary="The caller's profile",
+    tags=["me"],
+    auth=Auth.user,
+    responses={200: Me},
+)
 async def get_me(call: Call[Any, Any]) -> Me:
     return services.describe(call.principal.user)
 
 
-@api.endpoint("PATCH", "/api/v1/me", summary="Update name or language", tags=["me"],
-              auth=Auth.user, body=MePatch, responses={200: Me})
+@api.endpoint(
+    "PATCH",
+    "/api/v1/me",
+    summary="Update name or language",
+    tags=["me"],
+    auth=Auth.user,
+    body=MePatch,
+    responses={200: Me},
+)
 async def patch_me(call: Call[MePatch, Any]) -> Me:
     return await services.update_profile(call.principal.user, call.body)
 
 
-@api.endpoint("GET", "/.well-known/jwks.json", summary="Public signing keys", tags=["auth"],
-              responses={200: Jwks}, rate_limited=False)
+@api.endpoint(
+    "GET",
+    "/.well-known/jwks.json",
+    summary="Public signing keys",
+    tags=["auth"],
+    responses={200: Jwks},
+    rate_limited=False,
+)
 async def jwks(call: Call[Any, Any]) -> Response:
     return JSONResponse(
         call.platform.keyring.get().jwks(), headers={"Cache-Control": "public, max-age=300"}

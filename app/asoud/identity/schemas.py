@@ -18,7 +18,9 @@ class _Strict(BaseModel):
 
 class OtpRequest(_Strict):
     phone: str = Field(
-        min_length=8, max_length=20, examples=["09121234567", "+14155550123"],
+        min_length=8,
+        max_length=20,
+        examples=["09121234567", "+14155550123"],
         description="Iranian 09xxxxxxxxx or international E.164 mobile number",
     )
 
@@ -47,7 +49,7 @@ class TokenRequest(OtpRequest):
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
     expires_in: int = Field(description="access token lifetime in seconds")
 
 

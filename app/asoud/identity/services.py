@@ -12,12 +12,16 @@ from asoud.platform.errors import Forbidden
 from asoud.runtime import Platform
 
 
-async def send_login_code(platform: Platform, phone: str, ip: str, language: str) -> tuple[int, int]:
+async def send_login_code(
+    platform: Platform, phone: str, ip: str, language: str
+) -> tuple[int, int]:
     await otp.enforce_login_limits(platform, "otp-request", phone, ip)
     return await otp.request_code(platform, phone, language)
 
 
-async def login_with_code(platform: Platform, phone: str, code: str, ip: str) -> tokens.IssuedTokens:
+async def login_with_code(
+    platform: Platform, phone: str, code: str, ip: str
+) -> tokens.IssuedTokens:
     await otp.enforce_login_limits(platform, "otp-verify", phone, ip)
     await otp.consume_code(platform, phone, code)
     user, _ = await User.get_or_create(phone=phone)

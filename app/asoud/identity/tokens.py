@@ -81,7 +81,9 @@ async def refresh(platform: Platform, raw: str) -> IssuedTokens:
     async with in_transaction():
         # The conditional update is the lock: of two concurrent refreshes, exactly one wins.
         won = await RefreshToken.filter(
-            token_hash=token_hash, rotated_at__isnull=True, revoked_at__isnull=True,
+            token_hash=token_hash,
+            rotated_at__isnull=True,
+            revoked_at__isnull=True,
             expires_at__gt=now,
         ).update(rotated_at=now)
         token = await RefreshToken.get_or_none(token_hash=token_hash).select_related("user")

@@ -64,7 +64,7 @@ class OutboxProvider:
         if self.echo:
             # Development only (production refuses this provider): the code on the console
             # so a newcomer can log in without an SMS account.
-            print(f"[asoud outbox] one-time code for {phone}: {code}", flush=True)  # noqa: T201
+            print(f"[asoud outbox] one-time code for {phone}: {code}", flush=True)
 
     async def messages(self) -> list[dict[str, str]]:
         raw = await self.redis.lrange(self.keys("sms-outbox"), 0, -1)
@@ -124,7 +124,10 @@ class TwilioProvider:
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise SmsDeliveryError(f"twilio unreachable: {type(exc).__name__}") from None
-        if response.status_code not in (200, 201) or body.get("status") in ("failed", "undelivered"):
+        if response.status_code not in (200, 201) or body.get("status") in (
+            "failed",
+            "undelivered",
+        ):
             raise SmsDeliveryError(
                 f"twilio refused: http {response.status_code}, code {body.get('code')}"
             )
@@ -151,13 +154,19 @@ def build_provider(
         return OutboxProvider(redis, keys, echo=settings.environment.value == "development")
     if name == "smsir":
         return SmsIrProvider(
-            http, settings.smsir_api_url, settings.smsir_api_key, settings.smsir_template_id,
+            http,
+            settings.smsir_api_url,
+            settings.smsir_api_key,
+            settings.smsir_template_id,
             settings.smsir_code_parameter,
         )
     if name == "twilio":
         return TwilioProvider(
-            http, settings.twilio_api_url, settings.twilio_account_sid,
-            settings.twilio_auth_token, settings.twilio_from_number,
+            http,
+            settings.twilio_api_url,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_from_number,
         )
     raise ValueError(f"unknown SMS provider {name!r} (outbox, smsir, twilio)")
 
@@ -167,5 +176,7 @@ def build_sms_router(
 ) -> SmsRouter:
     return SmsRouter(
         iran=build_provider(settings.sms_provider, settings, http, redis, keys),
-        international=build_provider(settings.sms_international_provider, settings, http, redis, keys),
+        international=build_provider(
+            settings.sms_international_provider, settings, http, redis, keys
+        ),
     )

@@ -27,7 +27,9 @@ def encode(value: Any) -> bytes:
     return _RAW + payload
 
 
-def decode(blob: bytes) -> Any:
+def decode(blob: bytes | str) -> Any:
+    if isinstance(blob, str):  # only if a client was built with decode_responses=True
+        blob = blob.encode("latin-1")
     marker, payload = blob[:1], blob[1:]
     if marker == _ZLIB:
         payload = zlib.decompress(payload)

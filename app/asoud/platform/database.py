@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 from tortoise import connections
-from tortoise.context import TortoiseContext
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.context import TortoiseContext
 
 from asoud.platform.settings import Settings
 

@@ -22,14 +22,26 @@ class Health(BaseModel):
     checks: dict[str, Literal["ok", "fail"]] = {}
 
 
-@api.endpoint("GET", "/livez", summary="Liveness", tags=["probes"],
-              responses={200: Health}, rate_limited=False)
+@api.endpoint(
+    "GET",
+    "/livez",
+    summary="Liveness",
+    tags=["probes"],
+    responses={200: Health},
+    rate_limited=False,
+)
 async def livez(call: Call[Any, Any]) -> Health:
     return Health(status="ok")
 
 
-@api.endpoint("GET", "/readyz", summary="Readiness (database and Redis)", tags=["probes"],
-              responses={200: Health, 503: Health}, rate_limited=False)
+@api.endpoint(
+    "GET",
+    "/readyz",
+    summary="Readiness (database and Redis)",
+    tags=["probes"],
+    responses={200: Health, 503: Health},
+    rate_limited=False,
+)
 async def readyz(call: Call[Any, Any]) -> Response:
     async def check(name: str, probe: Any) -> tuple[str, Literal["ok", "fail"]]:
         try:
@@ -47,5 +59,6 @@ async def readyz(call: Call[Any, Any]) -> Response:
     )
     ok = all(value == "ok" for value in results.values())
     body = Health(status="ok" if ok else "unavailable", checks=results)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503,
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        body.model_dump(), status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}
+    )

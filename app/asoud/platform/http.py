@@ -134,7 +134,9 @@ class Api:
         for ep in self.endpoints:
             grouped.setdefault(ep.path, []).append(ep)
         return [
-            Route(path, self._dispatch({ep.method: ep for ep in eps}), methods=[e.method for e in eps])
+            Route(
+                path, self._dispatch({ep.method: ep for ep in eps}), methods=[e.method for e in eps]
+            )
             for path, eps in grouped.items()
         ]
 

@@ -86,25 +86,49 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "en": ("Service unavailable", "A required service is unavailable. Try again shortly."),
         "fa": ("سرویس در دسترس نیست", "یکی از سرویس‌های لازم در دسترس نیست. کمی بعد تلاش کنید."),
         "ar": ("الخدمة غير متاحة", "خدمة مطلوبة غير متاحة. حاول مرة أخرى بعد قليل."),
-        "tr": ("Hizmet kullanılamıyor", "Gerekli bir hizmet kullanılamıyor. Birazdan tekrar deneyin."),
+        "tr": (
+            "Hizmet kullanılamıyor",
+            "Gerekli bir hizmet kullanılamıyor. Birazdan tekrar deneyin.",
+        ),
     },
     "rate_limited": {
         "en": ("Too many requests", "Too many requests. Try again in {retry_after} seconds."),
-        "fa": ("درخواست‌های بیش از حد", "تعداد درخواست‌ها زیاد است. {retry_after} ثانیه دیگر تلاش کنید."),
+        "fa": (
+            "درخواست‌های بیش از حد",
+            "تعداد درخواست‌ها زیاد است. {retry_after} ثانیه دیگر تلاش کنید.",
+        ),
         "ar": ("طلبات كثيرة جدًا", "طلبات كثيرة جدًا. حاول مرة أخرى بعد {retry_after} ثانية."),
         "tr": ("Çok fazla istek", "Çok fazla istek. {retry_after} saniye sonra tekrar deneyin."),
     },
     "invalid_phone": {
-        "en": ("Invalid phone number", "Enter a mobile number such as 09121234567 or +14155550123."),
-        "fa": ("شماره تلفن نامعتبر", "یک شماره موبایل مانند 09121234567 یا +14155550123 وارد کنید."),
+        "en": (
+            "Invalid phone number",
+            "Enter a mobile number such as 09121234567 or +14155550123.",
+        ),
+        "fa": (
+            "شماره تلفن نامعتبر",
+            "یک شماره موبایل مانند 09121234567 یا +14155550123 وارد کنید.",
+        ),
         "ar": ("رقم هاتف غير صالح", "أدخل رقم جوال مثل 09121234567 أو ‎+14155550123."),
-        "tr": ("Geçersiz telefon numarası", "09121234567 veya +14155550123 gibi bir cep numarası girin."),
+        "tr": (
+            "Geçersiz telefon numarası",
+            "09121234567 veya +14155550123 gibi bir cep numarası girin.",
+        ),
     },
     "otp_recently_sent": {
-        "en": ("Code already sent", "A code was just sent. Request a new one in {retry_after} seconds."),
-        "fa": ("کد ارسال شده است", "کدی همین حالا ارسال شد. {retry_after} ثانیه دیگر کد جدید بخواهید."),
+        "en": (
+            "Code already sent",
+            "A code was just sent. Request a new one in {retry_after} seconds.",
+        ),
+        "fa": (
+            "کد ارسال شده است",
+            "کدی همین حالا ارسال شد. {retry_after} ثانیه دیگر کد جدید بخواهید.",
+        ),
         "ar": ("تم إرسال الرمز", "تم إرسال رمز للتو. اطلب رمزًا جديدًا بعد {retry_after} ثانية."),
-        "tr": ("Kod zaten gönderildi", "Az önce bir kod gönderildi. {retry_after} saniye sonra yenisini isteyin."),
+        "tr": (
+            "Kod zaten gönderildi",
+            "Az önce bir kod gönderildi. {retry_after} saniye sonra yenisini isteyin.",
+        ),
     },
     "otp_delivery_failed": {
         "en": ("Code not delivered", "We could not send the code. Try again shortly."),
@@ -115,8 +139,14 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "otp_invalid": {
         "en": ("Invalid code", "The code is wrong, used or expired. Request a new code if needed."),
         "fa": ("کد نامعتبر", "کد اشتباه، استفاده‌شده یا منقضی است. در صورت نیاز کد جدید بخواهید."),
-        "ar": ("رمز غير صالح", "الرمز خاطئ أو مستخدم أو منتهي الصلاحية. اطلب رمزًا جديدًا عند الحاجة."),
-        "tr": ("Geçersiz kod", "Kod yanlış, kullanılmış veya süresi dolmuş. Gerekirse yeni kod isteyin."),
+        "ar": (
+            "رمز غير صالح",
+            "الرمز خاطئ أو مستخدم أو منتهي الصلاحية. اطلب رمزًا جديدًا عند الحاجة.",
+        ),
+        "tr": (
+            "Geçersiz kod",
+            "Kod yanlış, kullanılmış veya süresi dolmuş. Gerekirse yeni kod isteyin.",
+        ),
     },
     "account_inactive": {
         "en": ("Account disabled", "This account is disabled. Contact support."),
@@ -125,28 +155,61 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "tr": ("Hesap devre dışı", "Bu hesap devre dışı. Destek ile iletişime geçin."),
     },
     "not_authenticated": {
-        "en": ("Authentication required", "Send a valid access token as 'Authorization: Bearer …'."),
+        "en": (
+            "Authentication required",
+            "Send a valid access token as 'Authorization: Bearer …'.",
+        ),
         "fa": ("احراز هویت لازم است", "یک توکن دسترسی معتبر با 'Authorization: Bearer …' بفرستید."),
         "ar": ("المصادقة مطلوبة", "أرسل رمز وصول صالحًا في 'Authorization: Bearer …'."),
-        "tr": ("Kimlik doğrulama gerekli", "Geçerli bir erişim belirtecini 'Authorization: Bearer …' ile gönderin."),
+        "tr": (
+            "Kimlik doğrulama gerekli",
+            "Geçerli bir erişim belirtecini 'Authorization: Bearer …' ile gönderin.",
+        ),
     },
     "token_invalid": {
         "en": ("Invalid token", "The access token is invalid or expired. Refresh it and retry."),
-        "fa": ("توکن نامعتبر", "توکن دسترسی نامعتبر یا منقضی است. آن را تازه کنید و دوباره تلاش کنید."),
+        "fa": (
+            "توکن نامعتبر",
+            "توکن دسترسی نامعتبر یا منقضی است. آن را تازه کنید و دوباره تلاش کنید.",
+        ),
         "ar": ("رمز غير صالح", "رمز الوصول غير صالح أو منتهي. جدّده وأعد المحاولة."),
-        "tr": ("Geçersiz belirteç", "Erişim belirteci geçersiz veya süresi dolmuş. Yenileyip tekrar deneyin."),
+        "tr": (
+            "Geçersiz belirteç",
+            "Erişim belirteci geçersiz veya süresi dolmuş. Yenileyip tekrar deneyin.",
+        ),
     },
     "refresh_token_invalid": {
-        "en": ("Invalid refresh token", "The refresh token is invalid, expired or revoked. Log in again."),
-        "fa": ("توکن تازه‌سازی نامعتبر", "توکن تازه‌سازی نامعتبر، منقضی یا باطل شده است. دوباره وارد شوید."),
+        "en": (
+            "Invalid refresh token",
+            "The refresh token is invalid, expired or revoked. Log in again.",
+        ),
+        "fa": (
+            "توکن تازه‌سازی نامعتبر",
+            "توکن تازه‌سازی نامعتبر، منقضی یا باطل شده است. دوباره وارد شوید.",
+        ),
         "ar": ("رمز تحديث غير صالح", "رمز التحديث غير صالح أو منتهي أو ملغى. سجّل الدخول مجددًا."),
-        "tr": ("Geçersiz yenileme belirteci", "Yenileme belirteci geçersiz, süresi dolmuş veya iptal edilmiş. Tekrar giriş yapın."),
+        "tr": (
+            "Geçersiz yenileme belirteci",
+            "Yenileme belirteci geçersiz, süresi dolmuş veya iptal edilmiş. Tekrar giriş yapın.",
+        ),
     },
     "refresh_token_reused": {
-        "en": ("Refresh token reused", "This refresh token was already used; the login was ended for safety. Log in again."),
-        "fa": ("توکن تازه‌سازی تکراری", "این توکن قبلاً استفاده شده و برای امنیت، نشست پایان یافت. دوباره وارد شوید."),
-        "ar": ("إعادة استخدام رمز التحديث", "استُخدم هذا الرمز من قبل؛ أُنهيت الجلسة للأمان. سجّل الدخول مجددًا."),
-        "tr": ("Yenileme belirteci yeniden kullanıldı", "Bu belirteç zaten kullanıldı; güvenlik için oturum kapatıldı. Tekrar giriş yapın."),
+        "en": (
+            "Refresh token reused",
+            "This refresh token was already used; the login was ended for safety. Log in again.",
+        ),
+        "fa": (
+            "توکن تازه‌سازی تکراری",
+            "این توکن قبلاً استفاده شده و برای امنیت، نشست پایان یافت. دوباره وارد شوید.",
+        ),
+        "ar": (
+            "إعادة استخدام رمز التحديث",
+            "استُخدم هذا الرمز من قبل؛ أُنهيت الجلسة للأمان. سجّل الدخول مجددًا.",
+        ),
+        "tr": (
+            "Yenileme belirteci yeniden kullanıldı",
+            "Bu belirteç zaten kullanıldı; güvenlik için oturum kapatıldı. Tekrar giriş yapın.",
+        ),
     },
     "forbidden": {
         "en": ("Forbidden", "You are not allowed to do this."),
@@ -158,26 +221,66 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
 
 # Field-level validation messages by pydantic error type.
 FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
-    "missing": {"en": "This field is required.", "fa": "این فیلد الزامی است.",
-                "ar": "هذا الحقل مطلوب.", "tr": "Bu alan zorunludur."},
-    "string_too_short": {"en": "Too short.", "fa": "بیش از حد کوتاه است.",
-                         "ar": "قصير جدًا.", "tr": "Çok kısa."},
-    "string_too_long": {"en": "Too long.", "fa": "بیش از حد طولانی است.",
-                        "ar": "طويل جدًا.", "tr": "Çok uzun."},
-    "string_type": {"en": "Must be a string.", "fa": "باید متن باشد.",
-                    "ar": "يجب أن يكون نصًا.", "tr": "Metin olmalıdır."},
-    "extra_forbidden": {"en": "Unknown field.", "fa": "فیلد ناشناخته است.",
-                        "ar": "حقل غير معروف.", "tr": "Bilinmeyen alan."},
-    "literal_error": {"en": "Not one of the allowed values.", "fa": "جزو مقادیر مجاز نیست.",
-                      "ar": "ليست من القيم المسموح بها.", "tr": "İzin verilen değerlerden biri değil."},
-    "enum": {"en": "Not one of the allowed values.", "fa": "جزو مقادیر مجاز نیست.",
-             "ar": "ليست من القيم المسموح بها.", "tr": "İzin verilen değerlerden biri değil."},
-    "invalid_phone": {"en": "Not a valid mobile number.", "fa": "شماره موبایل معتبر نیست.",
-                      "ar": "ليس رقم جوال صالحًا.", "tr": "Geçerli bir cep numarası değil."},
-    "otp_format": {"en": "The code is made of digits only.", "fa": "کد فقط از ارقام تشکیل شده است.",
-                   "ar": "الرمز يتكون من أرقام فقط.", "tr": "Kod yalnızca rakamlardan oluşur."},
-    "invalid": {"en": "Invalid value.", "fa": "مقدار نامعتبر است.",
-                "ar": "قيمة غير صالحة.", "tr": "Geçersiz değer."},
+    "missing": {
+        "en": "This field is required.",
+        "fa": "این فیلد الزامی است.",
+        "ar": "هذا الحقل مطلوب.",
+        "tr": "Bu alan zorunludur.",
+    },
+    "string_too_short": {
+        "en": "Too short.",
+        "fa": "بیش از حد کوتاه است.",
+        "ar": "قصير جدًا.",
+        "tr": "Çok kısa.",
+    },
+    "string_too_long": {
+        "en": "Too long.",
+        "fa": "بیش از حد طولانی است.",
+        "ar": "طويل جدًا.",
+        "tr": "Çok uzun.",
+    },
+    "string_type": {
+        "en": "Must be a string.",
+        "fa": "باید متن باشد.",
+        "ar": "يجب أن يكون نصًا.",
+        "tr": "Metin olmalıdır.",
+    },
+    "extra_forbidden": {
+        "en": "Unknown field.",
+        "fa": "فیلد ناشناخته است.",
+        "ar": "حقل غير معروف.",
+        "tr": "Bilinmeyen alan.",
+    },
+    "literal_error": {
+        "en": "Not one of the allowed values.",
+        "fa": "جزو مقادیر مجاز نیست.",
+        "ar": "ليست من القيم المسموح بها.",
+        "tr": "İzin verilen değerlerden biri değil.",
+    },
+    "enum": {
+        "en": "Not one of the allowed values.",
+        "fa": "جزو مقادیر مجاز نیست.",
+        "ar": "ليست من القيم المسموح بها.",
+        "tr": "İzin verilen değerlerden biri değil.",
+    },
+    "invalid_phone": {
+        "en": "Not a valid mobile number.",
+        "fa": "شماره موبایل معتبر نیست.",
+        "ar": "ليس رقم جوال صالحًا.",
+        "tr": "Geçerli bir cep numarası değil.",
+    },
+    "otp_format": {
+        "en": "The code is made of digits only.",
+        "fa": "کد فقط از ارقام تشکیل شده است.",
+        "ar": "الرمز يتكون من أرقام فقط.",
+        "tr": "Kod yalnızca rakamlardan oluşur.",
+    },
+    "invalid": {
+        "en": "Invalid value.",
+        "fa": "مقدار نامعتبر است.",
+        "ar": "قيمة غير صالحة.",
+        "tr": "Geçersiz değer.",
+    },
 }
 
 

@@ -26,7 +26,9 @@ HTTP_DURATION = Histogram(
 )
 HTTP_IN_FLIGHT = Gauge("asoud_http_requests_in_flight", "HTTP requests being answered")
 DB_QUERIES_PER_REQUEST = Histogram(
-    "asoud_db_queries_per_request", "SQL statements per HTTP request", ["route"],
+    "asoud_db_queries_per_request",
+    "SQL statements per HTTP request",
+    ["route"],
     buckets=QUERY_BUCKETS,
 )
 DB_QUERY_DURATION = Histogram(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -56,7 +56,9 @@ def build_openapi(api: Api, *, title: str, version: str) -> dict[str, Any]:
         for model in (ep.body, ep.query, *ep.responses.values()):
             if model is not None:
                 models.add(model)
-    keyed = [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)]
+    keyed: list[tuple[type[BaseModel], Literal["validation"]]] = [
+        (model, "validation") for model in sorted(models, key=lambda m: m.__name__)
+    ]
     _, schemas = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
     for ep in api.endpoints:
@@ -147,8 +149,8 @@ _SWAGGER_HTML = """<!doctype html>
 
 # Served as a file, not inline, so the Content-Security-Policy needs no 'unsafe-inline'.
 _SWAGGER_INIT = (
-    "window.ui = SwaggerUIBundle({url: '%s', dom_id: '#swagger-ui', deepLinking: true, "
-    "persistAuthorization: true, tryItOutEnabled: true});" % OPENAPI_PATH
+    f"window.ui = SwaggerUIBundle({{url: '{OPENAPI_PATH}', dom_id: '#swagger-ui', "
+    "deepLinking: true, persistAuthorization: true, tryItOutEnabled: true});"
 )
 
 

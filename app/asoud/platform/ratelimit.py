@@ -83,7 +83,7 @@ class RateLimiter:
         return hmac.new(self._secret, identity.encode(), hashlib.sha256).hexdigest()[:24]
 
     async def check(self, limits: list[Limit], *, fail_closed: bool) -> Decision | None:
-        """Count one hit against every limit; the most restrictive decides. ``None``: not limited."""
+        """Count one hit against every limit; the most restrictive decides (``None``: no limit)."""
         if not self.enabled or not limits:
             return None
         now = time.time()

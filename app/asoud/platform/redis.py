@@ -13,7 +13,7 @@ def create_redis(settings: Settings) -> Redis:
         # very same cache, rate-limit and one-time-code code paths as production.
         from fakeredis import FakeAsyncRedis
 
-        return FakeAsyncRedis()  # type: ignore[no-any-return]
+        return FakeAsyncRedis()
     return Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=2,
@@ -24,7 +24,7 @@ def create_redis(settings: Settings) -> Redis:
 
 
 class KeySpace:
-    """Every Redis key the platform writes goes through here, so one prefix isolates a deployment."""
+    """Every Redis key the platform writes goes through here: one prefix isolates a deployment."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix

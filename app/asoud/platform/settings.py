@@ -25,7 +25,7 @@ class Environment(StrEnum):
 
 
 class ConfigurationError(Exception):
-    """Raised at start-up when the configuration is unusable or unsafe; the message is for humans."""
+    """Raised at start-up when the configuration is unusable or unsafe (message for humans)."""
 
 
 class Settings(BaseModel):

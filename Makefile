@@ -1,0 +1,32 @@
+# The two commands of the README are `make run` and `make test`; everything else is optional.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Start the API on the embedded default (SQLite, in-process Redis, demo data) on :8000
+run: $(BIN)/.installed
+	$(BIN)/asoud quickstart
+
+## The whole suite: lint, types, then every test against real PostgreSQL and Redis
+test: $(BIN)/.installed lint
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check app tests loadtests
+	$(BIN)/ruff format --check app tests loadtests
+	$(BIN)/mypy
+
+## Figures, not assertions: requests/s and latency over loopback
+bench: $(BIN)/.installed
+	$(BIN)/python loadtests/bench_identity.py
+
+clean:
+	rm -rf $(VENV) .asoud .mypy_cache .ruff_cache .pytest_cache
