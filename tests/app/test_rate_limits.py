@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from asoud.platform.ratelimit import Rate
 from asoud.runtime import Platform
-from tests.support.login import bearer, login
+from tests.support.login import bearer, forget_codes, login
 
 
 def test_rate_parsing() -> None:
@@ -22,12 +22,6 @@ def test_rate_parsing() -> None:
             Rate.parse(bad)
 
 
-async def _unlock(platform: Platform) -> None:
-    """Lift the 60 s re-request lock, which is not what these tests are about."""
-    async for key in platform.redis.scan_iter(match=platform.keys("otp", "*") + ":lock"):
-        await platform.redis.delete(key)
-
-
 async def test_login_code_requests_are_limited_per_phone(
     client: httpx.AsyncClient, platform: Platform
 ) -> None:
@@ -35,7 +29,7 @@ async def test_login_code_requests_are_limited_per_phone(
         assert (
             await client.post("/api/v1/auth/otp", json={"phone": "09121234567"})
         ).status_code == 202
-        await _unlock(platform)
+        await forget_codes(platform, ":lock")  # the 60 s lock is not tested here
     limited = await client.post("/api/v1/auth/otp", json={"phone": "09121234567"})
     assert limited.status_code == 429
     assert limited.json()["code"] == "rate_limited"

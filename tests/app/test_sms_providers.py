@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from asoud.app import create_app
 from tests.conftest import make_settings
 from tests.support.fake_sms import FakeSmsIr, FakeTwilio
+from tests.support.login import otp_keys
 from tests.support.servers import serve
 
 
@@ -101,8 +102,7 @@ async def test_provider_refusal_is_503_and_leaves_no_code(
     response = await http.post("/api/v1/auth/otp", json={"phone": "09121234567"})
     assert response.status_code == 503 and response.json()["code"] == "otp_delivery_failed"
     platform = real_sms_app.state.platform
-    leftovers = [k async for k in platform.redis.scan_iter(match=platform.keys("otp", "*"))]
-    assert leftovers == []
+    assert await otp_keys(platform) == []
     # the person may try again at once (no 60 s lock after a failed delivery)
     fake.fail_with_status = None
     assert (await http.post("/api/v1/auth/otp", json={"phone": "09121234567"})).status_code == 202

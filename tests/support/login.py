@@ -32,3 +32,16 @@ async def login(client: httpx.AsyncClient, platform: Platform, phone: str) -> di
 
 def bearer(tokens: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def otp_keys(platform: Platform, suffix: str = "") -> list[bytes]:
+    """The one-time-code keys in Redis (``suffix``: ":code", ":lock", ":tries" or all)."""
+    pattern = platform.keys("otp", "*") + suffix
+    return [key async for key in platform.redis.scan_iter(match=pattern)]
+
+
+async def forget_codes(platform: Platform, suffix: str = "") -> None:
+    """Drop pending codes and the 60 s re-request lock, to log the same number in again."""
+    keys = await otp_keys(platform, suffix)
+    if keys:
+        await platform.redis.delete(*keys)
