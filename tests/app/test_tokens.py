@@ -166,3 +166,28 @@ async def test_token_from_a_foreign_key_with_our_kid_is_refused(
     assert (await _me(client, forged)).status_code == 401
     assert (await _me(client, tokens["access_token"])).status_code == 200
     assert bearer(tokens)
+
+
+def test_remembered_verifications_still_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asoud.platform import keyring as keyring_module
+    from asoud.platform.keyring import new_keyring
+
+    ring = new_keyring()
+    now = int(time.time())
+    claims = {
+        "iss": "i",
+        "aud": "a",
+        "sub": "u",
+        "sid": "s",
+        "jti": "j",
+        "iat": now,
+        "exp": now + 60,
+    }
+    token = ring.sign(claims)
+    assert ring.verify(token, audience="a", issuer="i")["sub"] == "u"
+    assert ring.verify(token, audience="a", issuer="i")["sub"] == "u"  # served from memory
+    with pytest.raises(jwt.InvalidAudienceError):
+        ring.verify(token, audience="other", issuer="i")  # the memory is per audience/issuer
+    monkeypatch.setattr(keyring_module.time, "time", lambda: now + 3600)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        ring.verify(token, audience="a", issuer="i")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from tortoise.expressions import Q
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from asoud.identity.models import RefreshToken, User
@@ -131,17 +131,25 @@ def decode_access_token(platform: Platform, token: str) -> dict[str, object]:
         raise Unauthenticated("token_invalid") from None
 
 
+# Runs on every authenticated request, so it is fixed SQL (a prepared statement on
+# PostgreSQL) rather than a queryset: Tortoise spends ~0.2 ms building this join each time.
+_SESSION_USER_SQL = (
+    'SELECT u.* FROM "identity_user" u WHERE u."id" = $1 AND u."is_active" = $2 AND EXISTS ('
+    'SELECT 1 FROM "identity_refresh_token" t WHERE t."session_id" = $3 AND t."user_id" = u."id" '
+    'AND t."revoked_at" IS NULL)'
+)
+
+
 async def load_session_user(user_id: str, session_id: str) -> User | None:
     """The token's user, if active and the token's login has not been revoked: one query."""
     try:
         uid, sid = uuid.UUID(user_id), uuid.UUID(session_id)
     except ValueError:
         return None
-    return (
-        await User.filter(
-            Q(id=uid, is_active=True)
-            & Q(refresh_tokens__session_id=sid, refresh_tokens__revoked_at__isnull=True)
-        )
-        .limit(1)
-        .first()
-    )
+    client = connections.get("default")
+    sql, params = _SESSION_USER_SQL, [uid, True, sid]
+    if client.capabilities.dialect == "sqlite":  # positional "?" and UUIDs stored as text
+        sql = sql.replace("$1", "?").replace("$2", "?").replace("$3", "?")
+        params = [str(uid), True, str(sid)]
+    rows = await client.execute_query_dict(sql, params)
+    return User._init_from_db(**rows[0]) if rows else None

@@ -25,7 +25,7 @@ import secrets
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -84,9 +84,18 @@ class SigningKey:
         }
 
 
+VERIFIED_CACHE_SIZE = 4096
+
+
 @dataclass(frozen=True)
 class Keyring:
     keys: tuple[SigningKey, ...]
+    # token -> claims of tokens this ring already verified. A signature check costs ~0.13 ms
+    # (a fifth of an authenticated request); a client sends the same token for 15 minutes.
+    # A reloaded file makes a new Keyring, so a removed key's tokens are never served from here.
+    _verified: dict[tuple[str, str, str], dict[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def active(self) -> SigningKey:
@@ -104,6 +113,11 @@ class Keyring:
 
     def verify(self, token: str, *, audience: str, issuer: str, leeway: int = 10) -> dict[str, Any]:
         """Decode a token signed by any key still in the ring; raise ``jwt.InvalidTokenError``."""
+        cached = self._verified.get((token, audience, issuer))
+        if cached is not None:
+            if cached["exp"] + leeway <= time.time():
+                raise jwt.ExpiredSignatureError("Signature has expired")
+            return cached
         header = jwt.get_unverified_header(token)
         kid = header.get("kid")
         key = self.find(kid) if isinstance(kid, str) else None
@@ -119,6 +133,9 @@ class Keyring:
             leeway=leeway,
             options={"require": ["exp", "iat", "sub", "sid", "jti"]},
         )
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[(token, audience, issuer)] = claims
         return claims
 
     def to_json(self) -> str:
