@@ -269,3 +269,50 @@ async def test_queries_are_counted_per_request(
     before = total("/readyz")
     await client.get("/readyz")
     assert total("/readyz") - before == 1  # SELECT 1
+
+
+async def test_logs_are_json_with_request_context_and_no_secrets(
+    client: httpx.AsyncClient, app: Starlette, capsys: Any
+) -> None:
+    import json
+    import logging
+
+    from asoud.platform.logging import configure_logging
+
+    configure_logging()
+    try:
+        platform = app.state.platform
+        platform.sms.iran.echo = False
+        await client.post("/api/v1/auth/otp", json={"phone": "09121234567"})
+        from tests.support.login import last_code
+
+        code = await last_code(platform, "+989121234567")
+        tokens = (
+            await client.post("/api/v1/auth/token", json={"phone": "09121234567", "code": code})
+        ).json()
+        platform.redis, healthy = (
+            Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2),
+            platform.redis,
+        )
+        try:
+            await client.get(
+                "/readyz",
+                headers={
+                    "X-Request-ID": "log-check-0001",
+                    "Authorization": f"Bearer {tokens['access_token']}",
+                },
+            )
+        finally:
+            await platform.redis.aclose()
+            platform.redis = healthy
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    warning = next(line for line in lines if "readiness check redis failed" in line["message"])
+    assert warning["request_id"] == "log-check-0001" and warning["route"] == "/readyz"
+    assert warning["level"] == "warning"
+    everything = json.dumps(lines)
+    for secret in (code, tokens["access_token"], tokens["refresh_token"], "9121234567"):
+        assert secret not in everything

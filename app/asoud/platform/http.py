@@ -19,8 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from asoud.platform.errors import DomainError, InvalidInput, problem_response
+from asoud.platform.errors import (
+    DomainError,
+    InvalidInput,
+    problem_response,
+    unhandled_error_handler,
+)
 from asoud.platform.i18n import translate_field_error
+from asoud.platform.middleware import route_var
 
 if TYPE_CHECKING:
     from asoud.runtime import Platform
@@ -149,6 +155,7 @@ class Api:
 
     async def _run(self, ep: Endpoint, request: Request) -> Response:
         platform: Platform = request.app.state.platform
+        route_var.set(ep.path)
         call: Call[Any, Any] = Call(
             request=request,
             platform=platform,
@@ -178,8 +185,6 @@ class Api:
             return response
         except Exception as exc:
             # Convert here so the middlewares still add request id, headers and metrics.
-            from asoud.platform.errors import unhandled_error_handler
-
             return await unhandled_error_handler(request, exc)
         for name, value in call.response_headers.items():
             response.headers.setdefault(name, value)

@@ -65,6 +65,7 @@ class RequestContextMiddleware:
             request_id_var.set(request_id),
             current_language.set(language),
             user_id_var.set("-"),
+            route_var.set("-"),
         )
 
         async def send_wrapper(message: Message) -> None:
@@ -88,3 +89,4 @@ class RequestContextMiddleware:
             request_id_var.reset(tokens[0])
             current_language.reset(tokens[1])
             user_id_var.reset(tokens[2])
+            route_var.reset(tokens[3])

@@ -83,9 +83,6 @@ class Settings(BaseModel):
     rate_limit_login_phone: str = "5/minute"
     rate_limit_login_ip: str = "20/minute"
 
-    # Quick start
-    seed_demo_data: bool = False
-
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
