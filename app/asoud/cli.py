@@ -266,6 +266,7 @@ def quickstart(
     from asoud.app import create_app
     from asoud.demo import DEMO_CUSTOMER_PHONE, seed_demo_data
     from asoud.platform import database
+    from asoud.platform.logging import configure_logging
 
     _quickstart_environment()
     settings = _settings()
@@ -284,8 +285,14 @@ def quickstart(
         f"             'Authorize' in /docs with the access_token.\n"
         f"  Stop:      Ctrl+C\n"
     )
+    configure_logging("WARNING")  # JSON without tracebacks, as in production
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level="warning", server_header=False
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
     )
 
 
