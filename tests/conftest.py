@@ -30,7 +30,6 @@ ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("ASOUD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = secrets.token_hex(4)
-TABLES = ("identity_refresh_token", "identity_user")
 
 
 def _database_url(name: str) -> str:
@@ -126,7 +125,13 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
     async with application.router.lifespan_context(application):
         conn = await asyncpg.connect(settings.database_url)
         try:
-            await conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+            tables = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'tortoise_migrations'"
+            )
+            await conn.execute(
+                "TRUNCATE " + ", ".join(f'"{row["tablename"]}"' for row in tables) + " CASCADE"
+            )
         finally:
             await conn.close()
         yield application

@@ -22,7 +22,14 @@ log = logging.getLogger("asoud.database")
 
 APP_LABEL = "asoud"
 # Every domain folder that owns tables lists its models module here.
-MODEL_MODULES: list[str] = ["asoud.identity.models"]
+MODEL_MODULES: list[str] = [
+    "asoud.identity.models",
+    "asoud.taxonomy.models",
+    "asoud.markets.models",
+    "asoud.catalog.models",
+    "asoud.orders.models",
+    "asoud.discounts.models",
+]
 MIGRATIONS_MODULE = "asoud.migrations"
 # pg_advisory_lock key shared by every `asoud migrate` against the same database ("asoudmig").
 MIGRATION_LOCK_KEY = 0x61736F75646D6967

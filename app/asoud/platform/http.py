@@ -26,6 +26,7 @@ from asoud.platform.errors import (
     unhandled_error_handler,
 )
 from asoud.platform.i18n import translate_field_error
+from asoud.platform.idempotency import run_idempotent
 from asoud.platform.middleware import route_var
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class Endpoint:
     responses: dict[int, type[BaseModel] | None]
     errors: list[int]
     rate_limited: bool
+    idempotent: bool = False
     description: str = ""
 
     @property
@@ -113,6 +115,7 @@ class Api:
         responses: dict[int, type[BaseModel] | None] | None = None,
         errors: list[int] | None = None,
         rate_limited: bool = True,
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -128,6 +131,7 @@ class Api:
                     responses=responses or {200: None},
                     errors=errors or [],
                     rate_limited=rate_limited,
+                    idempotent=idempotent,
                     description=(handler.__doc__ or "").strip(),
                 )
             )
@@ -175,8 +179,10 @@ class Api:
                 call.query = _validate(ep.query, dict(request.query_params), "query")
             if ep.body is not None:
                 call.body = _validate(ep.body, await _read_json(request), "body")
-            result = await ep.handler(call)
-            response = _render(ep, result)
+            if ep.idempotent:
+                response = await run_idempotent(call, lambda: _produce(ep, call))
+            else:
+                response = await _produce(ep, call)
         except DomainError as exc:
             headers = {**call.response_headers, **exc.headers}
             response = problem_response(
@@ -189,6 +195,10 @@ class Api:
         for name, value in call.response_headers.items():
             response.headers.setdefault(name, value)
         return response
+
+
+async def _produce(ep: Endpoint, call: Call[Any, Any]) -> Response:
+    return _render(ep, await ep.handler(call))
 
 
 async def _read_json(request: Request) -> Any:

@@ -99,6 +99,16 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)(?::\w+)?}", ep.path)
     ]
+    if ep.idempotent:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "retry-safe: same key and body replay the first answer for 24 h",
+            }
+        )
     if ep.query is not None:
         schema = ep.query.model_json_schema()
         required = set(schema.get("required", []))
@@ -131,6 +141,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         error_codes.add(403)
     if ep.rate_limited:
         error_codes.add(429)
+    if ep.idempotent:
+        error_codes |= {400, 409, 422}
     for status in sorted(error_codes):
         op["responses"][str(status)] = {
             "description": _ERROR_TEXT.get(status, "Internal error"),

@@ -1,0 +1,66 @@
+"""Discount codes of a market (or one product) and their per-order redemptions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class DiscountKind(StrEnum):
+    percentage = "percentage"
+    fixed = "fixed"
+
+
+class Discount(Model):
+    """Reserved uses are held by orders not yet paid or accepted. Used ones are final.
+
+    reserved + used never exceeds usage_limit (conditional updates).
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    market: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "asoud.Market", related_name="discounts", on_delete=fields.CASCADE
+    )
+    product: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
+        "asoud.Product", related_name="discounts", null=True, on_delete=fields.CASCADE
+    )
+    code = fields.CharField(max_length=32)
+    kind = fields.CharEnumField(DiscountKind, max_length=16)
+    value = fields.DecimalField(max_digits=18, decimal_places=2)
+    expires_at = fields.DatetimeField(null=True)
+    usage_limit = fields.IntField(null=True)
+    used = fields.IntField(default=0)
+    reserved = fields.IntField(default=0)
+    allowed_user_ids = fields.JSONField(default=list)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "discounts_discount"
+        unique_together = (("market", "code"),)
+
+
+class RedemptionState(StrEnum):
+    reserved = "reserved"
+    consumed = "consumed"
+    released = "released"
+
+
+class Redemption(Model):
+    """A discount applied to an order. A buyer holds at most one live redemption per discount."""
+
+    id = fields.IntField(primary_key=True)
+    discount: fields.ForeignKeyRelation[Discount] = fields.ForeignKeyField(
+        "asoud.Discount", related_name="redemptions", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "asoud.User", related_name="redemptions", on_delete=fields.CASCADE
+    )
+    order_id = fields.UUIDField(unique=True)
+    state = fields.CharEnumField(RedemptionState, max_length=16, default=RedemptionState.reserved)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "discounts_redemption"

@@ -1,0 +1,148 @@
+"""Tables of the markets domain: vendor stores, their colleagues, invites and revisions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class MarketStatus(StrEnum):
+    draft = "draft"
+    queued = "queued"
+    published = "published"
+    not_published = "not_published"
+    needs_editing = "needs_editing"
+    inactive = "inactive"
+
+
+class MarketType(StrEnum):
+    company = "company"
+    shop = "shop"
+
+
+class Visibility(StrEnum):
+    public = "public"
+    invite_only = "invite_only"
+
+
+class MemberRole(StrEnum):
+    manager = "manager"
+    editor = "editor"
+    viewer = "viewer"
+
+
+class Market(Model):
+    """A vendor's store. The business id is its storefront subdomain."""
+
+    id = fields.UUIDField(primary_key=True)
+    owner: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "asoud.User", related_name="markets", on_delete=fields.RESTRICT
+    )
+    type = fields.CharEnumField(MarketType, max_length=16)
+    business_id = fields.CharField(max_length=63, unique=True)
+    name = fields.CharField(max_length=120)
+    description = fields.TextField(default="")
+    slogan = fields.CharField(max_length=200, default="")
+    category: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "asoud.Category", related_name="markets", on_delete=fields.RESTRICT
+    )
+    currency = fields.CharField(max_length=3, default="IRT")
+    status = fields.CharEnumField(MarketStatus, max_length=16, default=MarketStatus.draft,
+                                  db_index=True)
+    visibility = fields.CharEnumField(Visibility, max_length=16, default=Visibility.public)
+    city = fields.CharField(max_length=80, default="")
+    address = fields.CharField(max_length=300, default="")
+    latitude = fields.DecimalField(max_digits=9, decimal_places=6, null=True)
+    longitude = fields.DecimalField(max_digits=9, decimal_places=6, null=True)
+    contact_phone = fields.CharField(max_length=20, default="")
+    contact_email = fields.CharField(max_length=200, default="")
+    theme = fields.JSONField(default=dict)
+    opening_hours = fields.JSONField(default=dict, description="weekday -> [[open, close], ...]")
+    logo_ref = fields.CharField(max_length=300, default="")
+    background_ref = fields.CharField(max_length=300, default="")
+    fee_paid_at = fields.DatetimeField(null=True)
+    review_reason = fields.TextField(default="")
+    published_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "markets_market"
+
+
+class MarketMember(Model):
+    """A colleague: managers and editors may write, viewers only read."""
+
+    id = fields.IntField(primary_key=True)
+    market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
+        "asoud.Market", related_name="members", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "asoud.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(MemberRole, max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "markets_member"
+        unique_together = (("market", "user"),)
+
+
+class MarketInvite(Model):
+    """An invite link to an invite-only storefront. Only the token's SHA-256 is stored."""
+
+    id = fields.UUIDField(primary_key=True)
+    market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
+        "asoud.Market", related_name="invites", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    max_uses = fields.IntField(null=True)
+    uses = fields.IntField(default=0)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "markets_invite"
+
+
+class StorefrontAccess(Model):
+    """A customer admitted to an invite-only storefront."""
+
+    id = fields.IntField(primary_key=True)
+    market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
+        "asoud.Market", related_name="accesses", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "asoud.User", related_name="storefront_accesses", on_delete=fields.CASCADE
+    )
+    granted_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "markets_storefront_access"
+        unique_together = (("market", "user"),)
+
+
+class RevisionStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class MarketRevision(Model):
+    """Edits to a published market, waiting for staff. Live data changes only on approval."""
+
+    id = fields.UUIDField(primary_key=True)
+    market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
+        "asoud.Market", related_name="revisions", on_delete=fields.CASCADE
+    )
+    changes = fields.JSONField()
+    status = fields.CharEnumField(RevisionStatus, max_length=16, default=RevisionStatus.pending)
+    reason = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "markets_revision"

@@ -1,0 +1,87 @@
+"""Idempotency-Key handling with Stripe's semantics, stored in Redis for 24 h.
+
+Same key + same body → the stored response again (``Idempotent-Replayed: true``); same key +
+different body → 422; a retry while the first is still running → 409. Only successful
+(2xx) responses are kept: a refused or failed request changed nothing, so a retry re-runs it.
+Keys are scoped to the caller, method and path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from asoud.platform.errors import Conflict, DomainError
+
+if TYPE_CHECKING:
+    from asoud.platform.http import Call
+
+HEADER = "Idempotency-Key"
+TTL_SECONDS = 24 * 3600
+IN_PROGRESS_TTL_SECONDS = 60
+MAX_KEY_LENGTH = 255
+
+
+def _fingerprint(call: Call[Any, Any]) -> str:
+    body = call.body.model_dump(mode="json") if call.body is not None else None
+    canonical = json.dumps({"body": body, "path": call.path}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def run_idempotent(
+    call: Call[Any, Any], produce: Callable[[], Awaitable[Response]]
+) -> Response:
+    key = call.request.headers.get(HEADER)
+    if key is None:
+        return await produce()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise DomainError("idempotency_key_invalid", status=400)
+    principal = getattr(getattr(call.principal, "user", None), "id", "anonymous")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    redis = call.platform.redis
+    slot = call.platform.keys(
+        "idem", str(principal), call.request.method, call.request.url.path, digest
+    )
+    fingerprint = _fingerprint(call)
+    claimed = await redis.set(
+        slot,
+        json.dumps({"state": "running", "fp": fingerprint}),
+        nx=True,
+        ex=IN_PROGRESS_TTL_SECONDS,
+    )
+    if not claimed:
+        raw = await redis.get(slot)
+        stored = json.loads(raw) if raw else None
+        if stored is None:  # expired between SET and GET: treat as new
+            return await run_idempotent(call, produce)
+        if stored["fp"] != fingerprint:
+            raise DomainError("idempotency_key_reused", status=422)
+        if stored["state"] == "running":
+            raise Conflict("idempotency_in_progress")
+        replay = Response(
+            stored["body"].encode(), status_code=stored["status"], media_type=stored["media_type"]
+        )
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        response = await produce()
+    except BaseException:
+        await redis.delete(slot)
+        raise
+    if 200 <= response.status_code < 300:
+        body = bytes(response.body).decode()
+        record = {
+            "state": "done",
+            "fp": fingerprint,
+            "status": response.status_code,
+            "body": body,
+            "media_type": response.media_type or "application/json",
+        }
+        await redis.set(slot, json.dumps(record), ex=TTL_SECONDS)
+    else:
+        await redis.delete(slot)
+    return response
