@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.contrib.postgres.fields import TSVectorField
 from tortoise.models import Model
 
 
@@ -38,13 +39,17 @@ class Product(Model):
     stock = fields.IntField(default=0)
     reserved = fields.IntField(default=0)
     status = fields.CharEnumField(ProductStatus, max_length=16, default=ProductStatus.draft)
-    images = fields.JSONField(default=list)
-    keywords = fields.JSONField(default=list)
+    images: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    keywords: fields.JSONField[list[str]] = fields.JSONField(default=list)
     category: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
         "asoud.Category", related_name="products", null=True, on_delete=fields.SET_NULL
     )
-    translations = fields.JSONField(default=dict, description="lang -> {name, description}")
+    translations: fields.JSONField[dict[str, dict[str, str]]] = fields.JSONField(
+        default=dict, description="lang -> {name, description}"
+    )
     search_text = fields.TextField(default="", description="every language's words, for search")
+    # PostgreSQL keeps this in step with search_text by trigger (migration 0002); GIN-indexed.
+    search_vector = TSVectorField(null=True)
     sales_count = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

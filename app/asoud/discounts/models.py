@@ -33,7 +33,7 @@ class Discount(Model):
     usage_limit = fields.IntField(null=True)
     used = fields.IntField(default=0)
     reserved = fields.IntField(default=0)
-    allowed_user_ids = fields.JSONField(default=list)
+    allowed_user_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

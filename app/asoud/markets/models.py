@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -49,8 +50,9 @@ class Market(Model):
         "asoud.Category", related_name="markets", on_delete=fields.RESTRICT
     )
     currency = fields.CharField(max_length=3, default="IRT")
-    status = fields.CharEnumField(MarketStatus, max_length=16, default=MarketStatus.draft,
-                                  db_index=True)
+    status = fields.CharEnumField(
+        MarketStatus, max_length=16, default=MarketStatus.draft, db_index=True
+    )
     visibility = fields.CharEnumField(Visibility, max_length=16, default=Visibility.public)
     city = fields.CharField(max_length=80, default="")
     address = fields.CharField(max_length=300, default="")
@@ -58,8 +60,10 @@ class Market(Model):
     longitude = fields.DecimalField(max_digits=9, decimal_places=6, null=True)
     contact_phone = fields.CharField(max_length=20, default="")
     contact_email = fields.CharField(max_length=200, default="")
-    theme = fields.JSONField(default=dict)
-    opening_hours = fields.JSONField(default=dict, description="weekday -> [[open, close], ...]")
+    theme: fields.JSONField[dict[str, str]] = fields.JSONField(default=dict)
+    opening_hours: fields.JSONField[dict[str, list[list[str]]]] = fields.JSONField(
+        default=dict, description="weekday -> [[open, close], ...]"
+    )
     logo_ref = fields.CharField(max_length=300, default="")
     background_ref = fields.CharField(max_length=300, default="")
     fee_paid_at = fields.DatetimeField(null=True)
@@ -138,7 +142,7 @@ class MarketRevision(Model):
     market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
         "asoud.Market", related_name="revisions", on_delete=fields.CASCADE
     )
-    changes = fields.JSONField()
+    changes: fields.JSONField[dict[str, Any]] = fields.JSONField()
     status = fields.CharEnumField(RevisionStatus, max_length=16, default=RevisionStatus.pending)
     reason = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)

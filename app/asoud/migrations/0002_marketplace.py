@@ -6,24 +6,33 @@ from asoud.discounts.models import DiscountKind, RedemptionState
 from asoud.markets.models import MarketStatus, MarketType, MemberRole, RevisionStatus, Visibility
 from asoud.orders.models import OrderStatus, PaymentMethod, StockState
 from json import dumps, loads
+from tortoise.contrib.postgres.fields import TSVectorField
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
 from tortoise.indexes import Index
 
+SEARCH_SQL = """
+CREATE TRIGGER catalog_product_search_vector BEFORE INSERT OR UPDATE OF search_text
+    ON catalog_product FOR EACH ROW
+    EXECUTE FUNCTION tsvector_update_trigger(search_vector, 'pg_catalog.simple', search_text);
+CREATE INDEX catalog_product_search ON catalog_product USING GIN (search_vector);
+"""
+
+
 async def create_search_index(apps, schema_editor):
     # Full-text search over every language's words. The 'simple' configuration does no
     # stemming, which is right for a mix of English, Persian, Arabic and Turkish text.
     if schema_editor.client.capabilities.dialect == "postgres":
-        await schema_editor.client.execute_script(
-            "CREATE INDEX catalog_product_search ON catalog_product "
-            "USING GIN (to_tsvector('simple', search_text))"
-        )
+        await schema_editor.client.execute_script(SEARCH_SQL)
 
 
 async def drop_search_index(apps, schema_editor):
     if schema_editor.client.capabilities.dialect == "postgres":
-        await schema_editor.client.execute_script("DROP INDEX IF EXISTS catalog_product_search")
+        await schema_editor.client.execute_script(
+            "DROP INDEX IF EXISTS catalog_product_search; "
+            "DROP TRIGGER IF EXISTS catalog_product_search_vector ON catalog_product"
+        )
 
 
 class Migration(migrations.Migration):
@@ -151,6 +160,7 @@ class Migration(migrations.Migration):
                 ('category', fields.ForeignKeyField('asoud.Category', source_field='category_id', null=True, db_constraint=True, to_field='id', related_name='products', on_delete=OnDelete.SET_NULL)),
                 ('translations', fields.JSONField(default=dict, description='lang -> {name, description}', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('search_text', fields.TextField(default='', description="every language's words, for search", unique=False)),
+                ('search_vector', TSVectorField(null=True, source_fields=(), stored=False)),
                 ('sales_count', fields.IntField(default=0)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),

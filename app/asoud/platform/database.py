@@ -119,6 +119,8 @@ def connection_config(settings: Settings) -> dict[str, Any]:
             connection_class=CountingConnection,
             server_settings={
                 "statement_timeout": str(settings.database_statement_timeout_ms),
+                # Catalogue search matches every language's words without stemming.
+                "default_text_search_config": "pg_catalog.simple",
                 "application_name": "asoud",
             },
         )

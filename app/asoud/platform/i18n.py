@@ -217,6 +217,156 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("ممنوع", "غير مسموح لك بهذا الإجراء."),
         "tr": ("Yasak", "Bunu yapmaya yetkiniz yok."),
     },
+    "conflict": {
+        "en": ("Conflict", "The request conflicts with the current state."),
+        "fa": ("تعارض", "درخواست با وضعیت فعلی در تعارض است."),
+        "ar": ("تعارض", "الطلب يتعارض مع الحالة الحالية."),
+        "tr": ("Çakışma", "İstek mevcut durumla çakışıyor."),
+    },
+    "transition_not_allowed": {
+        "en": ("Not allowed now", "A {entity} in state '{current}' cannot be {action}."),
+        "fa": ("اکنون مجاز نیست", "{entity} در وضعیت «{current}» را نمی‌توان {action} کرد."),
+        "ar": ("غير مسموح الآن", "لا يمكن تنفيذ {action} على {entity} في الحالة '{current}'."),
+        "tr": (
+            "Şu an izin verilmiyor",
+            "'{current}' durumundaki {entity} için {action} yapılamaz.",
+        ),
+    },
+    "business_id_taken": {
+        "en": ("Address taken", "Another market already uses this business id."),
+        "fa": ("نشانی تکراری", "بازارچه دیگری از این شناسه کسب‌وکار استفاده می‌کند."),
+        "ar": ("العنوان مستخدم", "متجر آخر يستخدم معرّف النشاط هذا."),
+        "tr": ("Adres alınmış", "Başka bir pazar bu işletme kimliğini kullanıyor."),
+    },
+    "subscription_fee_unpaid": {
+        "en": (
+            "Subscription fee unpaid",
+            "Pay the market's subscription fee before submitting it for review.",
+        ),
+        "fa": ("حق اشتراک پرداخت نشده", "پیش از ارسال برای بررسی، حق اشتراک بازارچه را بپردازید."),
+        "ar": ("رسوم الاشتراك غير مدفوعة", "ادفع رسوم اشتراك المتجر قبل إرساله للمراجعة."),
+        "tr": (
+            "Abonelik ücreti ödenmedi",
+            "İncelemeye göndermeden önce pazarın abonelik ücretini ödeyin.",
+        ),
+    },
+    "market_profile_incomplete": {
+        "en": ("Profile incomplete", "Add the market's contact and location before submitting it."),
+        "fa": ("نمایه ناقص", "پیش از ارسال، اطلاعات تماس و موقعیت بازارچه را وارد کنید."),
+        "ar": ("الملف غير مكتمل", "أضف بيانات التواصل والموقع للمتجر قبل إرساله."),
+        "tr": ("Profil eksik", "Göndermeden önce pazarın iletişim ve konum bilgilerini ekleyin."),
+    },
+    "revision_pending": {
+        "en": (
+            "Edit awaiting review",
+            "An earlier edit of this market is still waiting for review.",
+        ),
+        "fa": ("ویرایش در انتظار بررسی", "ویرایش قبلی این بازارچه هنوز در انتظار بررسی است."),
+        "ar": ("تعديل قيد المراجعة", "تعديل سابق لهذا المتجر ما زال بانتظار المراجعة."),
+        "tr": (
+            "Düzenleme incelemede",
+            "Bu pazarın önceki bir düzenlemesi hâlâ incelemeyi bekliyor.",
+        ),
+    },
+    "member_exists": {
+        "en": (
+            "Already a colleague",
+            "This person is already the owner or a colleague of the market.",
+        ),
+        "fa": ("همکار موجود", "این شخص مالک یا همکار این بازارچه است."),
+        "ar": ("زميل بالفعل", "هذا الشخص مالك المتجر أو زميل فيه بالفعل."),
+        "tr": ("Zaten çalışma arkadaşı", "Bu kişi zaten pazarın sahibi veya çalışma arkadaşı."),
+    },
+    "invite_invalid": {
+        "en": ("Invite not valid", "This invite link is unknown, expired, used up or revoked."),
+        "fa": ("دعوت‌نامه نامعتبر", "این پیوند دعوت ناشناخته، منقضی، تمام‌شده یا لغوشده است."),
+        "ar": ("دعوة غير صالحة", "رابط الدعوة هذا غير معروف أو منتهٍ أو مستنفد أو ملغى."),
+        "tr": (
+            "Davet geçersiz",
+            "Bu davet bağlantısı bilinmiyor, süresi dolmuş, tükenmiş veya iptal edilmiş.",
+        ),
+    },
+    "product_unavailable": {
+        "en": ("Product unavailable", "This product is not on sale right now."),
+        "fa": ("کالا در دسترس نیست", "این کالا در حال حاضر برای فروش نیست."),
+        "ar": ("المنتج غير متاح", "هذا المنتج غير معروض للبيع حاليًا."),
+        "tr": ("Ürün mevcut değil", "Bu ürün şu anda satışta değil."),
+    },
+    "insufficient_stock": {
+        "en": ("Not enough stock", "Only {available} left of '{product}'."),
+        "fa": ("موجودی کافی نیست", "از «{product}» فقط {available} عدد باقی مانده است."),
+        "ar": ("المخزون غير كافٍ", "تبقّى {available} فقط من '{product}'."),
+        "tr": ("Stok yetersiz", "'{product}' üründen yalnızca {available} adet kaldı."),
+    },
+    "cart_empty": {
+        "en": ("Cart empty", "Add products to the cart before checking out."),
+        "fa": ("سبد خالی است", "پیش از تسویه، کالا به سبد اضافه کنید."),
+        "ar": ("السلة فارغة", "أضف منتجات إلى السلة قبل الدفع."),
+        "tr": ("Sepet boş", "Ödemeden önce sepete ürün ekleyin."),
+    },
+    "cart_changed": {
+        "en": ("Cart changed", "Some products in the cart are no longer on sale. Review the cart."),
+        "fa": ("سبد تغییر کرده است", "برخی کالاهای سبد دیگر فروخته نمی‌شوند. سبد را بازبینی کنید."),
+        "ar": ("تغيّرت السلة", "بعض المنتجات في السلة لم تعد معروضة. راجع السلة."),
+        "tr": (
+            "Sepet değişti",
+            "Sepetteki bazı ürünler artık satışta değil. Sepeti gözden geçirin.",
+        ),
+    },
+    "discount_invalid": {
+        "en": ("Code not valid", "This discount code cannot be used: {reason}."),
+        "fa": ("کد نامعتبر", "این کد تخفیف قابل استفاده نیست: {reason}."),
+        "ar": ("رمز غير صالح", "لا يمكن استخدام رمز الخصم هذا: {reason}."),
+        "tr": ("Kod geçersiz", "Bu indirim kodu kullanılamaz: {reason}."),
+    },
+    "idempotency_key_invalid": {
+        "en": (
+            "Bad Idempotency-Key",
+            "The Idempotency-Key header must be 1 to 255 printable characters.",
+        ),
+        "fa": (
+            "کلید Idempotency-Key نامعتبر",
+            "سرآیند Idempotency-Key باید ۱ تا ۲۵۵ نویسه قابل چاپ باشد.",
+        ),
+        "ar": (
+            "مفتاح Idempotency-Key غير صالح",
+            "يجب أن يكون Idempotency-Key من 1 إلى 255 حرفًا قابلًا للطباعة.",
+        ),
+        "tr": (
+            "Geçersiz Idempotency-Key",
+            "Idempotency-Key başlığı 1-255 yazdırılabilir karakter olmalıdır.",
+        ),
+    },
+    "idempotency_key_reused": {
+        "en": (
+            "Idempotency-Key reused",
+            "This Idempotency-Key was used with a different request body.",
+        ),
+        "fa": ("کلید تکراری", "این Idempotency-Key پیش‌تر با بدنه دیگری استفاده شده است."),
+        "ar": ("مفتاح مُعاد استخدامه", "استُخدم مفتاح Idempotency-Key هذا مع محتوى طلب مختلف."),
+        "tr": (
+            "Idempotency-Key yeniden kullanıldı",
+            "Bu Idempotency-Key farklı bir istek gövdesiyle kullanıldı.",
+        ),
+    },
+    "idempotency_in_progress": {
+        "en": (
+            "Still in progress",
+            "The first request with this Idempotency-Key is still running. Retry shortly.",
+        ),
+        "fa": (
+            "در حال انجام",
+            "درخواست نخست با این Idempotency-Key هنوز در حال اجراست. کمی بعد تلاش کنید.",
+        ),
+        "ar": (
+            "قيد التنفيذ",
+            "الطلب الأول بهذا المفتاح ما زال قيد التنفيذ. أعد المحاولة بعد قليل.",
+        ),
+        "tr": (
+            "Hâlâ sürüyor",
+            "Bu Idempotency-Key ile ilk istek hâlâ işleniyor. Birazdan tekrar deneyin.",
+        ),
+    },
 }
 
 # Field-level validation messages by pydantic error type.
@@ -274,6 +424,90 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "fa": "کد فقط از ارقام تشکیل شده است.",
         "ar": "الرمز يتكون من أرقام فقط.",
         "tr": "Kod yalnızca rakamlardan oluşur.",
+    },
+    "invalid_business_id": {
+        "en": "Use 5-63 lowercase letters, digits or hyphens (not at the ends).",
+        "fa": "از ۵ تا ۶۳ حرف کوچک لاتین، رقم یا خط تیره استفاده کنید.",
+        "ar": "استخدم من 5 إلى 63 حرفًا لاتينيًا صغيرًا أو رقمًا أو شرطة.",
+        "tr": "5-63 küçük harf, rakam veya kısa çizgi kullanın.",
+    },
+    "overlapping_hours": {
+        "en": "Opening hours overlap on the same day.",
+        "fa": "ساعات کاری در یک روز هم‌پوشانی دارند.",
+        "ar": "ساعات العمل متداخلة في اليوم نفسه.",
+        "tr": "Aynı gündeki çalışma saatleri çakışıyor.",
+    },
+    "invalid_hours": {
+        "en": 'Use ["HH:MM", "HH:MM"] with opening before closing.',
+        "fa": 'از قالب ["HH:MM", "HH:MM"] با شروع پیش از پایان استفاده کنید.',
+        "ar": 'استخدم ["HH:MM", "HH:MM"] مع الفتح قبل الإغلاق.',
+        "tr": 'Açılış kapanıştan önce olacak şekilde ["HH:MM", "HH:MM"] kullanın.',
+    },
+    "amount_as_string": {
+        "en": 'Send amounts as strings, e.g. "125000".',
+        "fa": 'مبلغ را به صورت رشته بفرستید، مثلاً "125000".',
+        "ar": 'أرسل المبالغ كنصوص، مثل "125000".',
+        "tr": 'Tutarları metin olarak gönderin, örn. "125000".',
+    },
+    "invalid_amount": {
+        "en": "Not a valid amount.",
+        "fa": "مبلغ معتبر نیست.",
+        "ar": "مبلغ غير صالح.",
+        "tr": "Geçerli bir tutar değil.",
+    },
+    "too_many_decimals": {
+        "en": "Too many decimals for this currency.",
+        "fa": "برای این ارز اعشار بیش از حد است.",
+        "ar": "منازل عشرية كثيرة لهذه العملة.",
+        "tr": "Bu para birimi için fazla ondalık.",
+    },
+    "invalid_cursor": {
+        "en": "Invalid cursor: use next_cursor from the previous page.",
+        "fa": "نشانگر نامعتبر: از next_cursor صفحه قبل استفاده کنید.",
+        "ar": "مؤشر غير صالح: استخدم next_cursor من الصفحة السابقة.",
+        "tr": "Geçersiz imleç: önceki sayfanın next_cursor değerini kullanın.",
+    },
+    "not_a_leaf_category": {
+        "en": "Choose a third-level category.",
+        "fa": "یک دسته سطح سوم انتخاب کنید.",
+        "ar": "اختر فئة من المستوى الثالث.",
+        "tr": "Üçüncü düzey bir kategori seçin.",
+    },
+    "unknown_category": {
+        "en": "No such category.",
+        "fa": "چنین دسته‌ای وجود ندارد.",
+        "ar": "لا توجد فئة كهذه.",
+        "tr": "Böyle bir kategori yok.",
+    },
+    "invalid_percentage": {
+        "en": "A percentage is between 1 and 100.",
+        "fa": "درصد باید بین ۱ و ۱۰۰ باشد.",
+        "ar": "النسبة بين 1 و100.",
+        "tr": "Yüzde 1 ile 100 arasında olmalıdır.",
+    },
+    "greater_than_equal": {
+        "en": "Too small.",
+        "fa": "بیش از حد کوچک است.",
+        "ar": "صغير جدًا.",
+        "tr": "Çok küçük.",
+    },
+    "less_than_equal": {
+        "en": "Too large.",
+        "fa": "بیش از حد بزرگ است.",
+        "ar": "كبير جدًا.",
+        "tr": "Çok büyük.",
+    },
+    "int_parsing": {
+        "en": "Must be a whole number.",
+        "fa": "باید عدد صحیح باشد.",
+        "ar": "يجب أن يكون عددًا صحيحًا.",
+        "tr": "Tam sayı olmalıdır.",
+    },
+    "uuid_parsing": {
+        "en": "Must be an id (UUID).",
+        "fa": "باید شناسه (UUID) باشد.",
+        "ar": "يجب أن يكون معرّفًا (UUID).",
+        "tr": "Bir kimlik (UUID) olmalıdır.",
     },
     "invalid": {
         "en": "Invalid value.",

@@ -15,7 +15,9 @@ class Category(Model):
     )
     level = fields.SmallIntField()
     slug = fields.CharField(max_length=80, unique=True)
-    names = fields.JSONField(description="name per language code (en, fa, ar, tr)")
+    names: fields.JSONField[dict[str, str]] = fields.JSONField(
+        description="name per language code (en, fa, ar, tr)"
+    )
     subscription_fee = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
     fee_currency = fields.CharField(max_length=3, default="IRT")
     position = fields.IntField(default=0)

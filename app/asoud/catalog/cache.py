@@ -1,0 +1,48 @@
+"""Catalogue read caches and their invalidation.
+
+List pages are cached under a *generation* number: every write that can change what a list
+shows (a product, its stock, its market's status, a category) increments the generation of
+the market and the global one, and older entries are simply never read again (they expire).
+Product detail entries are deleted by id. Only what anonymous callers of public markets see
+is cached, so no entry ever depends on who asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from asoud.runtime import Platform
+
+LIST_CACHE = "catalog-list"
+DETAIL_CACHE = "product"
+TTL_SECONDS = 300
+GLOBAL = "all"
+
+
+def _generation_key(platform: Platform, scope: str) -> str:
+    return platform.keys("catalog-gen", scope)
+
+
+async def generation(platform: Platform, scope: str) -> int:
+    value = await platform.redis.get(_generation_key(platform, scope))
+    return int(value or 0)
+
+
+def list_key(scope: str, generation_number: int, params: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{scope}:{generation_number}:{digest[:32]}"
+
+
+async def invalidate(
+    platform: Platform, market_ids: Iterable[str], product_ids: Iterable[str] = ()
+) -> None:
+    """Call after any write that changes what catalogue readers see."""
+    async with platform.redis.pipeline(transaction=False) as pipe:
+        pipe.incr(_generation_key(platform, GLOBAL))
+        for market_id in set(market_ids):
+            pipe.incr(_generation_key(platform, market_id))
+        await pipe.execute()
+    await platform.cache.delete_many(DETAIL_CACHE, [str(p) for p in product_ids])

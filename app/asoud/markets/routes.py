@@ -1,0 +1,315 @@
+"""HTTP routes of the markets domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from tortoise.expressions import Q
+
+from asoud.markets import services
+from asoud.markets.access import (
+    READ,
+    WRITE,
+    Access,
+    access_of,
+    market_for,
+    visible_market,
+    visible_markets_filter,
+)
+from asoud.markets.models import Market, MarketMember, MarketRevision, RevisionStatus
+from asoud.markets.schemas import (
+    AccessGranted,
+    InviteIn,
+    InviteOut,
+    MarketCreate,
+    MarketDetail,
+    MarketListQuery,
+    MarketPage,
+    MarketPatch,
+    MemberIn,
+    MemberList,
+    MemberOut,
+    ReviewDecision,
+    RevisionOut,
+)
+from asoud.platform.errors import NotFound
+from asoud.platform.http import Api, Auth, Call
+from asoud.platform.pagination import decode_cursor, encode_cursor
+
+api = Api()
+OWNER = frozenset({Access.owner})
+STAFF = frozenset({Access.staff, Access.owner, Access.manager, Access.editor, Access.viewer})
+
+
+class RevisionList(BaseModel):
+    items: list[RevisionOut]
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/markets",
+    summary="Open a market (draft)",
+    tags=["markets"],
+    auth=Auth.user,
+    body=MarketCreate,
+    responses={201: MarketDetail},
+    errors=[409],
+)
+async def create_market(call: Call[MarketCreate, Any]) -> MarketDetail:
+    market = await services.open_market(call.platform, call.principal.user, call.body)
+    return services.detail_view(market, Access.owner)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/markets",
+    summary="Browse published markets",
+    tags=["markets"],
+    auth=Auth.optional,
+    query=MarketListQuery,
+    responses={200: MarketPage},
+)
+async def list_markets(call: Call[Any, MarketListQuery]) -> MarketPage:
+    """Newest first. Invite-only markets appear only to people let in."""
+    query = call.query
+    user = call.principal.user if call.principal else None
+    qs = Market.filter(visible_markets_filter(user))
+    if query.category_id is not None:
+        qs = qs.filter(category_id=query.category_id)
+    if query.q:
+        qs = qs.filter(Q(name__icontains=query.q) | Q(slogan__icontains=query.q))
+    if query.cursor:
+        created, last_id = decode_cursor(query.cursor, 2)
+        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last_id))
+    rows = await qs.order_by("-created_at", "-id").limit(query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cursor = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
+    return MarketPage(items=[services.public_view(m) for m in rows], next_cursor=cursor)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/markets/{market_id}",
+    summary="A market",
+    tags=["markets"],
+    auth=Auth.optional,
+    responses={200: MarketDetail},
+    errors=[404],
+)
+async def get_market(call: Call[Any, Any]) -> MarketDetail:
+    """Everyone allowed to see the storefront gets the public fields; the owner, colleagues
+    and staff also get ``management``."""
+    user = call.principal.user if call.principal else None
+    market = await visible_market(user, call.path["market_id"])
+    return services.detail_view(market, await access_of(user, market))
+
+
+@api.endpoint(
+    "PATCH",
+    "/api/v1/markets/{market_id}",
+    summary="Edit a market",
+    tags=["markets"],
+    auth=Auth.user,
+    body=MarketPatch,
+    responses={200: MarketDetail, 202: RevisionOut},
+    errors=[404, 409],
+)
+async def edit_market(call: Call[MarketPatch, Any]) -> Any:
+    """Drafts change at once; edits of a published market wait for staff review (202)."""
+    market, access = await market_for(call.principal.user, call.path["market_id"], WRITE)
+    revision = await services.edit_market(call.platform, market, call.body)
+    if revision is not None:
+        return 202, services.revision_view(revision)
+    return services.detail_view(market, access)
+
+
+def _lifecycle(path: str, action: str, summary: str) -> None:
+    @api.endpoint(
+        "POST",
+        f"/api/v1/markets/{{market_id}}/{path}",
+        summary=summary,
+        tags=["markets"],
+        auth=Auth.user,
+        responses={200: MarketDetail},
+        errors=[404, 409],
+    )
+    async def handler(call: Call[Any, Any]) -> MarketDetail:
+        market, access = await market_for(call.principal.user, call.path["market_id"], OWNER)
+        market = await getattr(services, action)(call.platform, market)
+        return services.detail_view(market, access)
+
+    handler.__name__ = f"{action}_market"
+
+
+_lifecycle("submit", "submit", "Submit for review (fee paid, profile complete)")
+_lifecycle("unpublish", "unpublish", "Take a published market offline")
+_lifecycle("deactivate", "deactivate", "Deactivate (only staff can reactivate)")
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/markets/{market_id}/revisions",
+    summary="Edits awaiting review",
+    tags=["markets"],
+    auth=Auth.user,
+    responses={200: RevisionList},
+    errors=[404],
+)
+async def list_revisions(call: Call[Any, Any]) -> RevisionList:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], WRITE)
+    rows = await MarketRevision.filter(market_id=market.id).order_by("-created_at").limit(50)
+    return RevisionList(items=[services.revision_view(r) for r in rows])
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/markets/{market_id}/members",
+    summary="Colleagues",
+    tags=["markets"],
+    auth=Auth.user,
+    responses={200: MemberList},
+    errors=[404],
+)
+async def list_members(call: Call[Any, Any]) -> MemberList:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], READ)
+    rows = await MarketMember.filter(market_id=market.id).select_related("user").order_by("id")
+    return MemberList(
+        items=[
+            MemberOut(user_id=m.user.id, display_name=m.user.display_name, role=m.role)  # type: ignore[attr-defined]
+            for m in rows
+        ]
+    )
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/markets/{market_id}/members",
+    summary="Add a colleague",
+    tags=["markets"],
+    auth=Auth.user,
+    body=MemberIn,
+    responses={201: MemberOut},
+    errors=[404, 409],
+)
+async def add_member(call: Call[MemberIn, Any]) -> MemberOut:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], OWNER)
+    member = await services.add_member(market, call.body)
+    await member.fetch_related("user")
+    return MemberOut(
+        user_id=member.user.id,  # type: ignore[attr-defined]
+        display_name=member.user.display_name,  # type: ignore[attr-defined]
+        role=member.role,
+    )
+
+
+@api.endpoint(
+    "DELETE",
+    "/api/v1/markets/{market_id}/members/{user_id}",
+    summary="Remove a colleague",
+    tags=["markets"],
+    auth=Auth.user,
+    responses={204: None},
+    errors=[404],
+)
+async def remove_member(call: Call[Any, Any]) -> None:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], OWNER)
+    await services.remove_member(market, call.path["user_id"])
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/markets/{market_id}/invites",
+    summary="Create an invite link",
+    tags=["markets"],
+    auth=Auth.user,
+    body=InviteIn,
+    responses={201: InviteOut},
+    errors=[404],
+)
+async def create_invite(call: Call[InviteIn, Any]) -> InviteOut:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], OWNER)
+    return await services.create_invite(market, call.body)
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/invites/{token}/accept",
+    summary="Accept an invite",
+    tags=["markets"],
+    auth=Auth.user,
+    responses={200: AccessGranted},
+    errors=[404],
+)
+async def accept_invite(call: Call[Any, Any]) -> AccessGranted:
+    market = await services.accept_invite(call.principal.user, call.path["token"])
+    return AccessGranted(market_id=market.id, business_id=market.business_id)
+
+
+# Staff moderation
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/admin/markets/{market_id}/review",
+    summary="Review a market",
+    tags=["admin"],
+    auth=Auth.staff,
+    body=ReviewDecision,
+    responses={200: MarketDetail},
+    errors=[404, 409],
+)
+async def review_market(call: Call[ReviewDecision, Any]) -> MarketDetail:
+    """approve (queued → published), reject or request_changes (a reason is required)."""
+    market, access = await market_for(call.principal.user, call.path["market_id"], STAFF)
+    market = await services.review(call.platform, market, call.body.decision, call.body.reason)
+    return services.detail_view(market, access)
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/admin/markets/{market_id}/reactivate",
+    summary="Reactivate a market (back to draft)",
+    tags=["admin"],
+    auth=Auth.staff,
+    responses={200: MarketDetail},
+    errors=[404, 409],
+)
+async def reactivate_market(call: Call[Any, Any]) -> MarketDetail:
+    market, access = await market_for(call.principal.user, call.path["market_id"], STAFF)
+    return services.detail_view(await services.reactivate(call.platform, market), access)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/admin/revisions",
+    summary="Market edits awaiting review",
+    tags=["admin"],
+    auth=Auth.staff,
+    responses={200: RevisionList},
+)
+async def pending_revisions(call: Call[Any, Any]) -> RevisionList:
+    rows = (
+        await MarketRevision.filter(status=RevisionStatus.pending).order_by("created_at").limit(100)
+    )
+    return RevisionList(items=[services.revision_view(r) for r in rows])
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/admin/revisions/{revision_id}/review",
+    summary="Approve or reject a market edit",
+    tags=["admin"],
+    auth=Auth.staff,
+    body=ReviewDecision,
+    responses={200: RevisionOut},
+    errors=[404, 409],
+)
+async def review_revision(call: Call[ReviewDecision, Any]) -> RevisionOut:
+    if call.body.decision == "request_changes":
+        raise NotFound()
+    revision = await services.decide_revision(
+        call.platform, call.path["revision_id"], call.body.decision, call.body.reason
+    )
+    return services.revision_view(revision)

@@ -1,0 +1,327 @@
+"""Market rules: opening, editing (revisions once published), lifecycle, colleagues, invites."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from asoud.catalog import cache as catalog_cache
+from asoud.catalog.models import Product
+from asoud.identity.models import User
+from asoud.identity.phone import normalise_phone
+from asoud.markets.access import Access
+from asoud.markets.models import (
+    Market,
+    MarketInvite,
+    MarketMember,
+    MarketRevision,
+    MarketStatus,
+    RevisionStatus,
+    StorefrontAccess,
+)
+from asoud.markets.schemas import (
+    InviteIn,
+    InviteOut,
+    MarketCreate,
+    MarketDetail,
+    MarketManagement,
+    MarketPatch,
+    MarketPublic,
+    MemberIn,
+    RevisionOut,
+)
+from asoud.platform.errors import Conflict, DomainError, InvalidInput, NotFound
+from asoud.platform.i18n import translate_field_error
+from asoud.runtime import Platform
+from asoud.taxonomy.services import leaf_category
+
+SUBMITTABLE = (MarketStatus.draft, MarketStatus.needs_editing, MarketStatus.not_published)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _refuse(market: Market, action: str) -> DomainError:
+    return Conflict(
+        "transition_not_allowed",
+        entity="market",
+        current=market.status.value,
+        action=action,
+        extra={"status": market.status.value},
+    )
+
+
+def public_view(market: Market) -> MarketPublic:
+    return MarketPublic.model_validate(market, from_attributes=True)
+
+
+def detail_view(market: Market, access: Access | None) -> MarketDetail:
+    data = public_view(market).model_dump()
+    if access is None:
+        return MarketDetail(**data)
+    management = MarketManagement(
+        status=market.status,
+        owner_id=market.owner_id,  # type: ignore[attr-defined]
+        subscription_paid=market.fee_paid_at is not None,
+        review_reason=market.review_reason,
+        published_at=market.published_at,
+        created_at=market.created_at,
+        access=access.value,
+    )
+    return MarketDetail(**data, management=management)
+
+
+async def _invalidate(platform: Platform, market: Market) -> None:
+    product_ids = await Product.filter(market_id=market.id).values_list("id", flat=True)
+    await catalog_cache.invalidate(platform, [str(market.id)], [str(p) for p in product_ids])
+
+
+async def open_market(platform: Platform, owner: User, data: MarketCreate) -> Market:
+    await leaf_category(data.category_id)
+    fields = data.model_dump(exclude_none=True)
+    try:
+        return await Market.create(owner_id=owner.id, **fields)
+    except IntegrityError:
+        raise Conflict("business_id_taken") from None
+
+
+async def edit_market(
+    platform: Platform, market: Market, patch: MarketPatch
+) -> MarketRevision | None:
+    """Apply at once, or, for a published market, file a revision for staff (None: applied)."""
+    changes = patch.model_dump(exclude_unset=True, mode="json")
+    if "category_id" in changes:
+        await leaf_category(changes["category_id"])
+    if not changes:
+        return None
+    if market.status is MarketStatus.published:
+        if await MarketRevision.exists(market_id=market.id, status=RevisionStatus.pending):
+            raise Conflict("revision_pending")
+        return await MarketRevision.create(market_id=market.id, changes=changes)
+    if market.status is MarketStatus.inactive:
+        raise _refuse(market, "edited")
+    await _apply(market, patch.model_dump(exclude_unset=True))
+    await _invalidate(platform, market)
+    return None
+
+
+async def _apply(market: Market, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        setattr(market, name, value)
+    await market.save()
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        error = {
+            "field": "body.reason",
+            "code": "missing",
+            "message": translate_field_error("missing"),
+        }
+        raise InvalidInput(extra={"errors": [error]})
+
+
+async def _transition(
+    platform: Platform,
+    market: Market,
+    allowed_from: tuple[MarketStatus, ...],
+    to: MarketStatus,
+    action: str,
+    **changes: Any,
+) -> Market:
+    # Conditional update: two racing transitions cannot both succeed.
+    updated = await Market.filter(id=market.id, status__in=allowed_from).update(
+        status=to, updated_at=_now(), **changes
+    )
+    if not updated:
+        await market.refresh_from_db()
+        raise _refuse(market, action)
+    await market.refresh_from_db()
+    await _invalidate(platform, market)
+    return market
+
+
+async def submit(platform: Platform, market: Market) -> Market:
+    if market.status not in SUBMITTABLE:
+        raise _refuse(market, "submitted")
+    if market.fee_paid_at is None:
+        raise Conflict("subscription_fee_unpaid")
+    complete = (
+        (market.contact_phone or market.contact_email)
+        and market.city
+        and market.address
+        and market.latitude is not None
+        and market.longitude is not None
+    )
+    if not complete:
+        raise Conflict("market_profile_incomplete")
+    return await _transition(
+        platform, market, SUBMITTABLE, MarketStatus.queued, "submitted", review_reason=""
+    )
+
+
+async def review(platform: Platform, market: Market, decision: str, reason: str) -> Market:
+    if decision == "approve":
+        return await _transition(
+            platform,
+            market,
+            (MarketStatus.queued,),
+            MarketStatus.published,
+            "approved",
+            published_at=_now(),
+            review_reason="",
+        )
+    _require_reason(reason)
+    target = MarketStatus.not_published if decision == "reject" else MarketStatus.needs_editing
+    return await _transition(
+        platform,
+        market,
+        (MarketStatus.queued,),
+        target,
+        "rejected" if decision == "reject" else "sent back",
+        review_reason=reason.strip(),
+    )
+
+
+async def unpublish(platform: Platform, market: Market) -> Market:
+    return await _transition(
+        platform, market, (MarketStatus.published,), MarketStatus.not_published, "unpublished"
+    )
+
+
+async def deactivate(platform: Platform, market: Market) -> Market:
+    active = tuple(s for s in MarketStatus if s is not MarketStatus.inactive)
+    return await _transition(platform, market, active, MarketStatus.inactive, "deactivated")
+
+
+async def reactivate(platform: Platform, market: Market) -> Market:
+    return await _transition(
+        platform, market, (MarketStatus.inactive,), MarketStatus.draft, "reactivated"
+    )
+
+
+async def mark_subscription_paid(market_id: Any) -> None:
+    """Called by payments when the subscription fee is settled (idempotent)."""
+    await Market.filter(id=market_id, fee_paid_at__isnull=True).update(fee_paid_at=_now())
+
+
+async def decide_revision(
+    platform: Platform, revision_id: str, decision: str, reason: str
+) -> MarketRevision:
+    async with in_transaction():
+        revision = await MarketRevision.filter(id=revision_id).select_for_update().first()
+        if revision is None:
+            raise NotFound()
+        if revision.status is not RevisionStatus.pending:
+            raise Conflict(
+                "transition_not_allowed",
+                entity="revision",
+                current=revision.status.value,
+                action="decided",
+            )
+        if decision == "approve":
+            market = await Market.get(id=revision.market_id)  # type: ignore[attr-defined]
+            patch = MarketPatch.model_validate(revision.changes)
+            await _apply(market, patch.model_dump(exclude_unset=True))
+            revision.status = RevisionStatus.approved
+        else:
+            _require_reason(reason)
+            revision.status = RevisionStatus.rejected
+            revision.reason = reason.strip()
+        revision.decided_at = _now()
+        await revision.save()
+    if decision == "approve":
+        await _invalidate(platform, market)
+    return revision
+
+
+def revision_view(revision: MarketRevision) -> RevisionOut:
+    return RevisionOut(
+        id=revision.id,
+        market_id=revision.market_id,  # type: ignore[attr-defined]
+        status=revision.status.value,
+        changes=revision.changes,
+        reason=revision.reason,
+        created_at=revision.created_at,
+    )
+
+
+async def add_member(market: Market, data: MemberIn) -> MarketMember:
+    try:
+        phone = normalise_phone(data.phone)
+    except ValueError:
+        error = {
+            "field": "body.phone",
+            "code": "invalid_phone",
+            "message": translate_field_error("invalid_phone"),
+        }
+        raise InvalidInput(extra={"errors": [error]}) from None
+    user, _ = await User.get_or_create(phone=phone)
+    if user.id == market.owner_id:  # type: ignore[attr-defined]
+        raise Conflict("member_exists")
+    try:
+        return await MarketMember.create(market_id=market.id, user_id=user.id, role=data.role)
+    except IntegrityError:
+        raise Conflict("member_exists") from None
+
+
+async def remove_member(market: Market, user_id: str) -> None:
+    if not await MarketMember.filter(market_id=market.id, user_id=user_id).delete():
+        raise NotFound()
+
+
+def _invite_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_invite(market: Market, data: InviteIn) -> InviteOut:
+    token = "inv_" + secrets.token_urlsafe(24)
+    invite = await MarketInvite.create(
+        market_id=market.id,
+        token_hash=_invite_hash(token),
+        max_uses=data.max_uses,
+        expires_at=_now() + timedelta(hours=data.expires_in_hours),
+    )
+    return InviteOut(
+        id=invite.id, token=token, expires_at=invite.expires_at, max_uses=invite.max_uses
+    )
+
+
+async def accept_invite(user: User, token: str) -> Market:
+    """Admit the caller to the invite's storefront (accepting twice admits once)."""
+    invalid = NotFound("invite_invalid")
+    async with in_transaction():
+        invite = (
+            await MarketInvite.filter(token_hash=_invite_hash(token)).select_for_update().first()
+        )
+        if invite is None or invite.revoked_at is not None or invite.expires_at <= _now():
+            raise invalid
+        market = await Market.get(id=invite.market_id)  # type: ignore[attr-defined]
+        if await StorefrontAccess.exists(market_id=market.id, user_id=user.id):
+            return market
+        if invite.max_uses is not None and invite.uses >= invite.max_uses:
+            raise invalid
+        await StorefrontAccess.create(market_id=market.id, user_id=user.id)
+        invite.uses += 1
+        await invite.save(update_fields=["uses"])
+    return market
+
+
+async def markets_of(user: User) -> list[tuple[Market, str]]:
+    """Markets the user can act on, with the access they hold (for /me)."""
+    markets = await Market.filter(Q(owner_id=user.id) | Q(members__user_id=user.id)).distinct()
+    roles = {
+        m.market_id: m.role.value  # type: ignore[attr-defined]
+        for m in await MarketMember.filter(user_id=user.id)
+    }
+    return [
+        (m, "owner" if m.owner_id == user.id else roles.get(m.id, "viewer"))  # type: ignore[attr-defined]
+        for m in markets
+    ]
