@@ -12,8 +12,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from asoud import __version__
+from asoud.catalog import routes as catalog_routes
 from asoud.identity import auth
 from asoud.identity import routes as identity_routes
+from asoud.markets import routes as market_routes
 from asoud.platform import health
 from asoud.platform.errors import (
     DomainError,
@@ -27,9 +29,16 @@ from asoud.platform.middleware import RequestContextMiddleware
 from asoud.platform.openapi import docs_routes
 from asoud.platform.settings import Settings, load_settings
 from asoud.runtime import Platform
+from asoud.taxonomy import routes as taxonomy_routes
 
 # Every domain's endpoint registry, in the order they appear in the documentation.
-DOMAIN_APIS: list[Api] = [health.api, identity_routes.api]
+DOMAIN_APIS: list[Api] = [
+    health.api,
+    identity_routes.api,
+    taxonomy_routes.api,
+    market_routes.api,
+    catalog_routes.api,
+]
 
 
 def build_api() -> Api:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from asoud.platform.i18n import SUPPORTED_LANGUAGES
 from asoud.runtime import Platform
 
 LIST_CACHE = "catalog-list"
@@ -45,4 +46,6 @@ async def invalidate(
         for market_id in set(market_ids):
             pipe.incr(_generation_key(platform, market_id))
         await pipe.execute()
-    await platform.cache.delete_many(DETAIL_CACHE, [str(p) for p in product_ids])
+    await platform.cache.delete_many(
+        DETAIL_CACHE, [f"{p}:{lang}" for p in product_ids for lang in SUPPORTED_LANGUAGES]
+    )

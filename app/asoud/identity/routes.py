@@ -104,7 +104,7 @@ async def logout(call: Call[LogoutRequest, Any]) -> None:
     responses={200: Me},
 )
 async def get_me(call: Call[Any, Any]) -> Me:
-    return services.describe(call.principal.user)
+    return await services.describe(call.principal.user)
 
 
 @api.endpoint(

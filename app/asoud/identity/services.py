@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from asoud.identity import otp, tokens
 from asoud.identity.auth import Principal
 from asoud.identity.models import User
-from asoud.identity.schemas import Capabilities, Me, MePatch
+from asoud.identity.schemas import Capabilities, MarketAccess, Me, MePatch
 from asoud.platform.errors import Forbidden
 from asoud.runtime import Platform
 
@@ -39,7 +39,13 @@ async def logout(principal: Principal, *, all_sessions: bool) -> None:
         await tokens.revoke_session(principal.session_id)
 
 
-def describe(user: User) -> Me:
+async def describe(user: User) -> Me:
+    from asoud.markets.services import markets_of  # markets build on identity, not vice versa
+
+    markets = [
+        MarketAccess(market_id=market.id, business_id=market.business_id, access=access)  # type: ignore[arg-type]
+        for market, access in await markets_of(user)
+    ]
     return Me(
         id=user.id,
         phone=user.phone,
@@ -47,8 +53,7 @@ def describe(user: User) -> Me:
         language=user.language,  # type: ignore[arg-type]
         is_staff=user.is_staff,
         capabilities=Capabilities(buy=True, create_market=True, moderate=user.is_staff),
-        # Filled by the markets domain once markets exist.
-        markets=[],
+        markets=markets,
     )
 
 
@@ -58,7 +63,7 @@ async def update_profile(user: User, patch: MePatch) -> Me:
         for name, value in changes.items():
             setattr(user, name, value)
         await user.save(update_fields=[*changes, "updated_at"])
-    return describe(user)
+    return await describe(user)
 
 
 async def ensure_staff(phone: str) -> tuple[User, bool]:

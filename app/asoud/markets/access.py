@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from asoud.identity.models import User
 from asoud.markets.models import (
@@ -88,12 +88,12 @@ def visible_markets_filter(user: User | None) -> Q:
         return public
     invited = Q(
         status=MarketStatus.published,
-        id__in=StorefrontAccess.filter(user_id=user.id).values("market_id"),
+        id__in=Subquery(StorefrontAccess.filter(user_id=user.id).values("market_id")),
     )
     own = Q(status=MarketStatus.published, owner_id=user.id)
     colleague = Q(
         status=MarketStatus.published,
-        id__in=MarketMember.filter(user_id=user.id).values("market_id"),
+        id__in=Subquery(MarketMember.filter(user_id=user.id).values("market_id")),
     )
     return Q(public, invited, own, colleague, join_type="OR")
 

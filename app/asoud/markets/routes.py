@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -35,7 +37,7 @@ from asoud.markets.schemas import (
 )
 from asoud.platform.errors import NotFound
 from asoud.platform.http import Api, Auth, Call
-from asoud.platform.pagination import decode_cursor, encode_cursor
+from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
 
 api = Api()
 OWNER = frozenset({Access.owner})
@@ -80,8 +82,10 @@ async def list_markets(call: Call[Any, MarketListQuery]) -> MarketPage:
     if query.q:
         qs = qs.filter(Q(name__icontains=query.q) | Q(slogan__icontains=query.q))
     if query.cursor:
-        created, last_id = decode_cursor(query.cursor, 2)
-        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last_id))
+        created_text, last_id = decode_cursor(query.cursor, 2)
+        created = cursor_value(created_text, datetime.fromisoformat)
+        last = cursor_value(last_id, uuid.UUID)
+        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last))
     rows = await qs.order_by("-created_at", "-id").limit(query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]

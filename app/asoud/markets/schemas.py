@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asoud.markets.models import MarketStatus, MarketType, MemberRole, Visibility
 from asoud.platform.money import SUPPORTED_CURRENCIES
+from asoud.taxonomy.schemas import CategoryId
 
 BUSINESS_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{3,61})[a-z0-9]$")
 WEEKDAYS = ("sat", "sun", "mon", "tue", "wed", "thu", "fri")
@@ -45,7 +46,7 @@ class _Profile(_Strict):
     name: str | None = Field(default=None, min_length=2, max_length=120)
     description: str | None = Field(default=None, max_length=5000)
     slogan: str | None = Field(default=None, max_length=200)
-    category_id: int | None = None
+    category_id: CategoryId | None = None
     city: str | None = Field(default=None, max_length=80)
     address: str | None = Field(default=None, max_length=300)
     latitude: Decimal | None = Field(default=None, ge=-90, le=90, decimal_places=6)
@@ -70,7 +71,7 @@ class MarketCreate(_Profile):
     type: MarketType
     business_id: str = Field(min_length=5, max_length=63, examples=["tehran-books"])
     name: str = Field(min_length=2, max_length=120)
-    category_id: int
+    category_id: CategoryId
     currency: str = Field(default="IRT", min_length=3, max_length=3)
 
     @field_validator("business_id")
@@ -99,7 +100,7 @@ class MarketPublic(BaseModel):
     name: str
     description: str
     slogan: str
-    category_id: int
+    category_id: CategoryId
     currency: str
     visibility: Visibility
     city: str
@@ -180,7 +181,7 @@ class MarketListQuery(_Strict):
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=512)
     q: str | None = Field(default=None, max_length=100)
-    category_id: int | None = None
+    category_id: CategoryId | None = None
 
 
 class MarketPage(BaseModel):

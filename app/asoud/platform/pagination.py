@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
 from asoud.platform.errors import InvalidInput
+from asoud.platform.i18n import translate_field_error
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 20
@@ -30,6 +32,23 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _invalid_cursor() -> InvalidInput:
+    error = {
+        "field": "query.cursor",
+        "code": "invalid_cursor",
+        "message": translate_field_error("invalid_cursor"),
+    }
+    return InvalidInput(extra={"errors": [error]})
+
+
+def cursor_value(value: Any, parse: Callable[[Any], T]) -> T:
+    """Parse one cursor component (a date, a price, ...); a forged one is a 422, not a 500."""
+    try:
+        return parse(value)
+    except (ValueError, TypeError, ArithmeticError):
+        raise _invalid_cursor() from None
+
+
 def decode_cursor(cursor: str, length: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -37,11 +56,5 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     except (ValueError, UnicodeDecodeError):
         values = None
     if not isinstance(values, list) or len(values) != length:
-        raise InvalidInput(
-            extra={
-                "errors": [
-                    {"field": "query.cursor", "code": "invalid_cursor", "message": "invalid cursor"}
-                ]
-            }
-        )
+        raise _invalid_cursor()
     return values

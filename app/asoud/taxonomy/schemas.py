@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated
+
+from pydantic import BaseModel, Field
 
 from asoud.platform.money import Money
+
+CategoryId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class CategoryNode(BaseModel):

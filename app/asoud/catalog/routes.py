@@ -1,0 +1,218 @@
+"""HTTP routes of the catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from asoud.catalog import services
+from asoud.catalog.models import Product
+from asoud.catalog.schemas import (
+    OwnerProductPage,
+    ProductCreate,
+    ProductListQuery,
+    ProductOwnerView,
+    ProductPage,
+    ProductPatch,
+    ProductPublic,
+)
+from asoud.markets.access import WRITE, Access, market_for, visible_market
+from asoud.platform.errors import NotFound
+from asoud.platform.http import Api, Auth, Call
+from asoud.platform.i18n import current_language
+
+api = Api()
+ANY_ROLE = frozenset(Access)
+
+
+class PublicationIn(BaseModel):
+    publish: bool = True
+
+
+async def _owned_product(call: Call[Any, Any], allowed: frozenset[Access]) -> Product:
+    try:
+        product = await Product.get_or_none(id=call.path["product_id"])
+    except (ValueError, TypeError):
+        product = None
+    if product is None:
+        raise NotFound()
+    await market_for(call.principal.user, str(product.market_id), allowed)  # type: ignore[attr-defined]
+    return product
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/markets/{market_id}/products",
+    summary="Create a product (draft)",
+    tags=["catalogue"],
+    auth=Auth.user,
+    body=ProductCreate,
+    responses={201: ProductOwnerView},
+    errors=[404],
+)
+async def create_product(call: Call[ProductCreate, Any]) -> ProductOwnerView:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], WRITE)
+    product = await services.create_product(call.platform, market, call.body)
+    return services.owner_view(product, current_language.get())
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/markets/{market_id}/products",
+    summary="A market's products",
+    tags=["catalogue"],
+    auth=Auth.optional,
+    query=ProductListQuery,
+    responses={200: ProductPage},
+    errors=[404],
+)
+async def list_market_products(call: Call[Any, ProductListQuery]) -> ProductPage:
+    """Published products; filters, sort and cursor as in the catalogue search."""
+    user = call.principal.user if call.principal else None
+    market = await visible_market(user, call.path["market_id"])
+    language = current_language.get()
+
+    async def load() -> dict[str, Any]:
+        qs = Product.filter(market_id=market.id, status="published")
+        rows, cursor = await services.list_products(qs, call.query)
+        return ProductPage(
+            items=[services.public_view(p, language) for p in rows], next_cursor=cursor
+        ).model_dump(mode="json")
+
+    if market.visibility == "public" and market.status == "published":
+        params = {**call.query.model_dump(mode="json"), "lang": language}
+        return ProductPage.model_validate(
+            await services.cached_page(call.platform, str(market.id), params, load)
+        )
+    return ProductPage.model_validate(await load())
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/markets/{market_id}/products/manage",
+    summary="All products of a market (owner and colleagues)",
+    tags=["catalogue"],
+    auth=Auth.user,
+    query=ProductListQuery,
+    responses={200: OwnerProductPage},
+    errors=[404],
+)
+async def list_owner_products(call: Call[Any, ProductListQuery]) -> OwnerProductPage:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], ANY_ROLE)
+    rows, cursor = await services.list_products(Product.filter(market_id=market.id), call.query)
+    language = current_language.get()
+    return OwnerProductPage(
+        items=[services.owner_view(p, language) for p in rows], next_cursor=cursor
+    )
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/products",
+    summary="Search the catalogue",
+    tags=["catalogue"],
+    auth=Auth.optional,
+    query=ProductListQuery,
+    responses={200: ProductPage},
+)
+async def search_products(call: Call[Any, ProductListQuery]) -> ProductPage:
+    """Published products of every market the caller may browse. ``q`` searches names,
+    descriptions and keywords in every language."""
+    user = call.principal.user if call.principal else None
+    language = current_language.get()
+
+    async def load() -> dict[str, Any]:
+        rows, cursor = await services.list_products(
+            services.published_in_visible_markets(user), call.query
+        )
+        return ProductPage(
+            items=[services.public_view(p, language) for p in rows], next_cursor=cursor
+        ).model_dump(mode="json")
+
+    if user is None:
+        params = {**call.query.model_dump(mode="json"), "lang": language}
+        return ProductPage.model_validate(
+            await services.cached_page(call.platform, "all", params, load)
+        )
+    return ProductPage.model_validate(await load())
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/products/{product_id}",
+    summary="A product",
+    tags=["catalogue"],
+    auth=Auth.optional,
+    responses={200: ProductPublic},
+    errors=[404],
+)
+async def get_product(call: Call[Any, Any]) -> ProductPublic:
+    user = call.principal.user if call.principal else None
+    data = await services.visible_product(
+        call.platform, user, call.path["product_id"], current_language.get()
+    )
+    return ProductPublic.model_validate(data)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/products/{product_id}/manage",
+    summary="A product, owner view",
+    tags=["catalogue"],
+    auth=Auth.user,
+    responses={200: ProductOwnerView},
+    errors=[404],
+)
+async def get_owner_product(call: Call[Any, Any]) -> ProductOwnerView:
+    product = await _owned_product(call, ANY_ROLE)
+    return services.owner_view(product, current_language.get())
+
+
+@api.endpoint(
+    "PATCH",
+    "/api/v1/products/{product_id}",
+    summary="Edit a product",
+    tags=["catalogue"],
+    auth=Auth.user,
+    body=ProductPatch,
+    responses={200: ProductOwnerView},
+    errors=[404, 409],
+)
+async def edit_product(call: Call[ProductPatch, Any]) -> ProductOwnerView:
+    """Price and stock edits keep a product published; content edits send it back to staff."""
+    product = await _owned_product(call, WRITE)
+    product = await services.update_product(call.platform, product, call.body)
+    return services.owner_view(product, current_language.get())
+
+
+@api.endpoint(
+    "DELETE",
+    "/api/v1/products/{product_id}",
+    summary="Archive a product",
+    tags=["catalogue"],
+    auth=Auth.user,
+    responses={204: None},
+    errors=[404],
+)
+async def archive_product(call: Call[Any, Any]) -> None:
+    product = await _owned_product(call, WRITE)
+    await services.update_product(call.platform, product, ProductPatch(status="archived"))
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/admin/products/{product_id}/publish",
+    summary="Publish or withdraw a product",
+    tags=["admin"],
+    auth=Auth.staff,
+    body=PublicationIn,
+    responses={200: ProductOwnerView},
+    errors=[404, 409],
+)
+async def publish_product(call: Call[PublicationIn, Any]) -> ProductOwnerView:
+    product = await _owned_product(
+        call, frozenset({Access.staff, Access.owner, Access.manager, Access.editor, Access.viewer})
+    )
+    product = await services.set_publication(call.platform, product, call.body.publish)
+    return services.owner_view(product, current_language.get())

@@ -1,0 +1,255 @@
+"""Catalogue rules: products, staff publication, listing with filters, search and caching."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tortoise import connections
+from tortoise.expressions import F, Q, Subquery
+from tortoise.queryset import QuerySet
+
+from asoud.catalog import cache as catalog_cache
+from asoud.catalog.models import Product, ProductStatus
+from asoud.catalog.schemas import (
+    ProductCreate,
+    ProductListQuery,
+    ProductOwnerView,
+    ProductPatch,
+    ProductPublic,
+)
+from asoud.identity.models import User
+from asoud.markets.access import visible_markets_filter
+from asoud.markets.models import Market, MarketStatus, Visibility
+from asoud.platform.errors import Conflict, InvalidInput, NotFound
+from asoud.platform.i18n import DEFAULT_LANGUAGE, translate_field_error
+from asoud.platform.money import check_amount_precision, money
+from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
+from asoud.runtime import Platform
+from asoud.taxonomy.models import Category
+
+# Edits that change what the product *is* send it back to staff; price and stock do not.
+CONTENT_FIELDS = {
+    "name",
+    "description",
+    "images",
+    "keywords",
+    "category_id",
+    "translations",
+    "kind",
+}
+
+
+def _field_error(field: str, code: str) -> InvalidInput:
+    error = {"field": field, "code": code, "message": translate_field_error(code)}
+    return InvalidInput(extra={"errors": [error]})
+
+
+def _search_text(product: Product) -> str:
+    parts = [product.name, product.description, *product.keywords]
+    for translation in product.translations.values():
+        parts += [translation.get("name", ""), translation.get("description", "")]
+    return " ".join(part for part in parts if part)
+
+
+def localise(product: Product, language: str) -> tuple[str, str]:
+    translation = product.translations.get(language)
+    if translation and language != DEFAULT_LANGUAGE:
+        return translation["name"], translation.get("description") or product.description
+    return product.name, product.description
+
+
+def public_view(product: Product, language: str) -> ProductPublic:
+    name, description = localise(product, language)
+    return ProductPublic(
+        id=product.id,
+        market_id=product.market_id,  # type: ignore[attr-defined]
+        kind=product.kind,
+        name=name,
+        description=description,
+        price=money(product.price, product.currency),
+        compare_at_price=(
+            money(product.compare_at_price, product.currency)
+            if product.compare_at_price is not None
+            else None
+        ),
+        in_stock=product.stock - product.reserved > 0,
+        images=product.images,
+        keywords=product.keywords,
+        category_id=product.category_id,  # type: ignore[attr-defined]
+        created_at=product.created_at,
+    )
+
+
+def owner_view(product: Product, language: str) -> ProductOwnerView:
+    return ProductOwnerView(
+        **public_view(product, language).model_dump(),
+        status=product.status,
+        stock=product.stock,
+        reserved=product.reserved,
+        sales_count=product.sales_count,
+        translations=product.translations,
+        updated_at=product.updated_at,
+    )
+
+
+async def _check(data: dict[str, Any], currency: str) -> None:
+    for name in ("price", "compare_at_price"):
+        if data.get(name) is not None:
+            try:
+                check_amount_precision(data[name], currency)
+            except ValueError:
+                raise _field_error(f"body.{name}", "too_many_decimals") from None
+    if data.get("category_id") is not None and not await Category.exists(id=data["category_id"]):
+        raise _field_error("body.category_id", "unknown_category")
+
+
+async def create_product(platform: Platform, market: Market, data: ProductCreate) -> Product:
+    values = data.model_dump(exclude_none=True, mode="python")
+    await _check(values, market.currency)
+    if "translations" in values:
+        values["translations"] = data.model_dump(mode="json")["translations"]
+    product = Product(market_id=market.id, currency=market.currency, **values)
+    product.search_text = _search_text(product)
+    await product.save()
+    return product  # drafts are invisible to customers: no cache to invalidate
+
+
+async def update_product(platform: Platform, product: Product, patch: ProductPatch) -> Product:
+    changes = patch.model_dump(exclude_unset=True, mode="python")
+    await _check(changes, product.currency)
+    if "translations" in changes:
+        changes["translations"] = patch.model_dump(mode="json", exclude_unset=True)["translations"]
+    if product.status is ProductStatus.archived and changes.get("status") != "draft":
+        raise Conflict(
+            "transition_not_allowed", entity="product", current="archived", action="edited"
+        )
+    for name, value in changes.items():
+        setattr(product, name, value)
+    if product.status is ProductStatus.published and CONTENT_FIELDS & changes.keys():
+        product.status = ProductStatus.draft  # back to staff for publication
+    product.search_text = _search_text(product)
+    await product.save()
+    await catalog_cache.invalidate(platform, [str(product.market_id)], [str(product.id)])  # type: ignore[attr-defined]
+    return product
+
+
+async def set_publication(platform: Platform, product: Product, publish: bool) -> Product:
+    """Staff: publish a draft, or withdraw a published product."""
+    source, target = (
+        (ProductStatus.draft, ProductStatus.published)
+        if publish
+        else (ProductStatus.published, ProductStatus.draft)
+    )
+    updated = await Product.filter(id=product.id, status=source).update(status=target)
+    if not updated:
+        raise Conflict(
+            "transition_not_allowed",
+            entity="product",
+            current=product.status.value,
+            action="published" if publish else "withdrawn",
+        )
+    await product.refresh_from_db()
+    await catalog_cache.invalidate(platform, [str(product.market_id)], [str(product.id)])  # type: ignore[attr-defined]
+    return product
+
+
+_ORDERINGS: dict[str, tuple[str, str, bool, Callable[[Any], Any]]] = {
+    # sort -> (column, direction, descending, parser of the cursor value)
+    "newest": ("created_at", "-", True, datetime.fromisoformat),
+    "price_asc": ("price", "", False, Decimal),
+    "price_desc": ("price", "-", True, Decimal),
+    "popular": ("sales_count", "-", True, int),
+}
+
+
+def _apply_filters(qs: QuerySet[Product], query: ProductListQuery) -> QuerySet[Product]:
+    if query.category_id is not None:
+        qs = qs.filter(category_id=query.category_id)
+    if query.min_price is not None:
+        qs = qs.filter(price__gte=query.min_price)
+    if query.max_price is not None:
+        qs = qs.filter(price__lte=query.max_price)
+    if query.in_stock:
+        qs = qs.filter(stock__gt=F("reserved"))
+    if query.q:
+        if connections.get("default").capabilities.dialect == "postgres":
+            qs = qs.filter(search_vector__search=query.q)
+        else:  # the embedded SQLite mode: a plain substring match
+            qs = qs.filter(search_text__icontains=query.q)
+    return qs
+
+
+async def list_products(
+    qs: QuerySet[Product], query: ProductListQuery
+) -> tuple[list[Product], str | None]:
+    """One query whatever the page size: filters, keyset cursor, limit + 1 to see if more."""
+    column, direction, descending, parse = _ORDERINGS[query.sort]
+    qs = _apply_filters(qs, query)
+    if query.cursor:
+        raw_value, raw_id = decode_cursor(query.cursor, 2)
+        value, last_id = cursor_value(raw_value, parse), cursor_value(raw_id, uuid.UUID)
+        after = "lt" if descending else "gt"
+        qs = qs.filter(
+            Q(**{f"{column}__{after}": value}) | Q(**{column: value, f"id__{after}": last_id})
+        )
+    rows = await qs.order_by(f"{direction}{column}", f"{direction}id").limit(query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cursor = None
+    if more:
+        last = rows[-1]
+        value = getattr(last, column)
+        cursor = encode_cursor(
+            [value.isoformat() if hasattr(value, "isoformat") else str(value), str(last.id)]
+        )
+    return rows, cursor
+
+
+def published_in_visible_markets(user: User | None) -> QuerySet[Product]:
+    return Product.filter(
+        status=ProductStatus.published,
+        market_id__in=Subquery(Market.filter(visible_markets_filter(user)).values("id")),
+    )
+
+
+async def cached_page(
+    platform: Platform, scope: str, params: dict[str, Any], load: Any
+) -> dict[str, Any]:
+    generation = await catalog_cache.generation(platform, scope)
+    key = catalog_cache.list_key(scope, generation, params)
+    result: dict[str, Any] = await platform.cache.get_or_load(
+        catalog_cache.LIST_CACHE, key, catalog_cache.TTL_SECONDS, load
+    )
+    return result
+
+
+async def visible_product(
+    platform: Platform, user: User | None, product_id: str, language: str
+) -> dict[str, Any]:
+    """A published product of a market the caller may see (404 otherwise)."""
+    from asoud.markets.access import can_view_storefront
+
+    cache_key = f"{product_id}:{language}"
+    if user is None:
+        cached = await platform.cache.get(catalog_cache.DETAIL_CACHE, cache_key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+    try:
+        product = await Product.get_or_none(id=product_id).select_related("market")
+    except (ValueError, TypeError):
+        product = None
+    if product is None or product.status is not ProductStatus.published:
+        raise NotFound()
+    market: Market = product.market  # type: ignore[assignment]
+    if not await can_view_storefront(user, market) or market.status is not MarketStatus.published:
+        raise NotFound()
+    data = public_view(product, language).model_dump(mode="json")
+    if market.visibility is Visibility.public:
+        await platform.cache.set(
+            catalog_cache.DETAIL_CACHE, cache_key, data, catalog_cache.TTL_SECONDS
+        )
+    return data
