@@ -18,8 +18,7 @@ from asoud.platform.database import MIGRATION_LOCK_KEY
 from tests.conftest import _admin, _database_url
 
 ALL_MIGRATIONS = sorted(
-    f"asoud.{path.stem}"
-    for path in (Path(asoud.__file__).parent / "migrations").glob("0*.py")
+    f"asoud.{path.stem}" for path in (Path(asoud.__file__).parent / "migrations").glob("0*.py")
 )
 
 

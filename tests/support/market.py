@@ -32,7 +32,9 @@ class Actor:
         self.headers = bearer(tokens)
 
 
-async def actor(client: httpx.AsyncClient, platform: Platform, phone: str, *, staff: bool = False) -> Actor:
+async def actor(
+    client: httpx.AsyncClient, platform: Platform, phone: str, *, staff: bool = False
+) -> Actor:
     await forget_codes(platform)
     tokens = await login(client, platform, phone)
     if staff:
@@ -45,9 +47,16 @@ async def leaf_id(slug: str = "books-new") -> int:
     return (await Category.get(slug=slug)).id
 
 
-async def open_market(client: httpx.AsyncClient, owner: Actor, business_id: str, **extra: Any) -> dict[str, Any]:
-    body = {"type": "shop", "business_id": business_id, "name": f"Market {business_id}",
-            "category_id": await leaf_id(), **extra}
+async def open_market(
+    client: httpx.AsyncClient, owner: Actor, business_id: str, **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "type": "shop",
+        "business_id": business_id,
+        "name": f"Market {business_id}",
+        "category_id": await leaf_id(),
+        **extra,
+    }
     response = await client.post("/api/v1/markets", json=body, headers=owner.headers)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
@@ -60,8 +69,11 @@ async def published_market(
     await mark_subscription_paid(market["id"])
     submitted = await client.post(f"/api/v1/markets/{market['id']}/submit", headers=owner.headers)
     assert submitted.status_code == 200, submitted.text
-    approved = await client.post(f"/api/v1/admin/markets/{market['id']}/review",
-                                 json={"decision": "approve"}, headers=staff.headers)
+    approved = await client.post(
+        f"/api/v1/admin/markets/{market['id']}/review",
+        json={"decision": "approve"},
+        headers=staff.headers,
+    )
     assert approved.status_code == 200, approved.text
     return approved.json()  # type: ignore[no-any-return]
 
@@ -70,10 +82,15 @@ async def published_product(
     client: httpx.AsyncClient, owner: Actor, staff: Actor, market_id: str, **fields: Any
 ) -> dict[str, Any]:
     body = {"name": "Book", "price": "100000", "stock": 10, **fields}
-    created = await client.post(f"/api/v1/markets/{market_id}/products", json=body, headers=owner.headers)
+    created = await client.post(
+        f"/api/v1/markets/{market_id}/products", json=body, headers=owner.headers
+    )
     assert created.status_code == 201, created.text
-    published = await client.post(f"/api/v1/admin/products/{created.json()['id']}/publish",
-                                  json={"publish": True}, headers=staff.headers)
+    published = await client.post(
+        f"/api/v1/admin/products/{created.json()['id']}/publish",
+        json={"publish": True},
+        headers=staff.headers,
+    )
     assert published.status_code == 200, published.text
     return published.json()  # type: ignore[no-any-return]
 
@@ -83,7 +100,9 @@ def queries_sum(route: str) -> float:
     return REGISTRY.get_sample_value("asoud_db_queries_per_request_sum", {"route": route}) or 0.0
 
 
-async def queries_of(client: httpx.AsyncClient, route: str, url: str, **kwargs: Any) -> tuple[httpx.Response, float]:
+async def queries_of(
+    client: httpx.AsyncClient, route: str, url: str, **kwargs: Any
+) -> tuple[httpx.Response, float]:
     before = queries_sum(route)
     response = await client.get(url, **kwargs)
     return response, queries_sum(route) - before

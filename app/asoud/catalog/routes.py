@@ -18,7 +18,7 @@ from asoud.catalog.schemas import (
     ProductPublic,
 )
 from asoud.markets.access import WRITE, Access, market_for, visible_market
-from asoud.platform.errors import NotFound
+from asoud.platform.errors import NotFound, uuid_or_404
 from asoud.platform.http import Api, Auth, Call
 from asoud.platform.i18n import current_language
 
@@ -31,10 +31,7 @@ class PublicationIn(BaseModel):
 
 
 async def _owned_product(call: Call[Any, Any], allowed: frozenset[Access]) -> Product:
-    try:
-        product = await Product.get_or_none(id=call.path["product_id"])
-    except (ValueError, TypeError):
-        product = None
+    product = await Product.get_or_none(id=uuid_or_404(call.path["product_id"]))
     if product is None:
         raise NotFound()
     await market_for(call.principal.user, str(product.market_id), allowed)  # type: ignore[attr-defined]
@@ -71,21 +68,8 @@ async def list_market_products(call: Call[Any, ProductListQuery]) -> ProductPage
     """Published products; filters, sort and cursor as in the catalogue search."""
     user = call.principal.user if call.principal else None
     market = await visible_market(user, call.path["market_id"])
-    language = current_language.get()
-
-    async def load() -> dict[str, Any]:
-        qs = Product.filter(market_id=market.id, status="published")
-        rows, cursor = await services.list_products(qs, call.query)
-        return ProductPage(
-            items=[services.public_view(p, language) for p in rows], next_cursor=cursor
-        ).model_dump(mode="json")
-
-    if market.visibility == "public" and market.status == "published":
-        params = {**call.query.model_dump(mode="json"), "lang": language}
-        return ProductPage.model_validate(
-            await services.cached_page(call.platform, str(market.id), params, load)
-        )
-    return ProductPage.model_validate(await load())
+    page = await services.market_page(call.platform, market, call.query, current_language.get())
+    return ProductPage.model_validate(page)
 
 
 @api.endpoint(
@@ -120,22 +104,8 @@ async def search_products(call: Call[Any, ProductListQuery]) -> ProductPage:
     """Published products of every market the caller may browse. ``q`` searches names,
     descriptions and keywords in every language."""
     user = call.principal.user if call.principal else None
-    language = current_language.get()
-
-    async def load() -> dict[str, Any]:
-        rows, cursor = await services.list_products(
-            services.published_in_visible_markets(user), call.query
-        )
-        return ProductPage(
-            items=[services.public_view(p, language) for p in rows], next_cursor=cursor
-        ).model_dump(mode="json")
-
-    if user is None:
-        params = {**call.query.model_dump(mode="json"), "lang": language}
-        return ProductPage.model_validate(
-            await services.cached_page(call.platform, "all", params, load)
-        )
-    return ProductPage.model_validate(await load())
+    page = await services.catalogue_page(call.platform, user, call.query, current_language.get())
+    return ProductPage.model_validate(page)
 
 
 @api.endpoint(

@@ -18,13 +18,14 @@ from asoud.catalog.schemas import (
     ProductCreate,
     ProductListQuery,
     ProductOwnerView,
+    ProductPage,
     ProductPatch,
     ProductPublic,
 )
 from asoud.identity.models import User
 from asoud.markets.access import visible_markets_filter
 from asoud.markets.models import Market, MarketStatus, Visibility
-from asoud.platform.errors import Conflict, InvalidInput, NotFound
+from asoud.platform.errors import Conflict, InvalidInput, NotFound, uuid_or_404
 from asoud.platform.i18n import DEFAULT_LANGUAGE, translate_field_error
 from asoud.platform.money import check_amount_precision, money
 from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
@@ -238,10 +239,7 @@ async def visible_product(
         cached = await platform.cache.get(catalog_cache.DETAIL_CACHE, cache_key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-    try:
-        product = await Product.get_or_none(id=product_id).select_related("market")
-    except (ValueError, TypeError):
-        product = None
+    product = await Product.get_or_none(id=uuid_or_404(product_id)).select_related("market")
     if product is None or product.status is not ProductStatus.published:
         raise NotFound()
     market: Market = product.market  # type: ignore[assignment]
@@ -253,3 +251,62 @@ async def visible_product(
             catalog_cache.DETAIL_CACHE, cache_key, data, catalog_cache.TTL_SECONDS
         )
     return data
+
+
+async def market_page(
+    platform: Platform, market: Market, query: ProductListQuery, language: str
+) -> dict[str, Any]:
+    """A page of a visible market's published products (cached for public markets)."""
+
+    async def load() -> dict[str, Any]:
+        qs = Product.filter(market_id=market.id, status=ProductStatus.published)
+        rows, cursor = await list_products(qs, query)
+        page = ProductPage(items=[public_view(p, language) for p in rows], next_cursor=cursor)
+        return page.model_dump(mode="json")
+
+    if market.visibility is Visibility.public and market.status is MarketStatus.published:
+        params = {**query.model_dump(mode="json"), "lang": language}
+        return await cached_page(platform, str(market.id), params, load)
+    return await load()
+
+
+async def catalogue_page(
+    platform: Platform, user: User | None, query: ProductListQuery, language: str
+) -> dict[str, Any]:
+    """A page of the whole catalogue the caller may browse (cached for anonymous callers)."""
+
+    async def load() -> dict[str, Any]:
+        rows, cursor = await list_products(published_in_visible_markets(user), query)
+        page = ProductPage(items=[public_view(p, language) for p in rows], next_cursor=cursor)
+        return page.model_dump(mode="json")
+
+    if user is None:
+        params = {**query.model_dump(mode="json"), "lang": language}
+        return await cached_page(platform, catalog_cache.GLOBAL, params, load)
+    return await load()
+
+
+WARM_MARKETS = 100
+
+
+async def warm_cache(platform: Platform) -> int:
+    """Fill the first page of the catalogue and of the newest public markets, every language.
+
+    Meant for the scheduler; returns the number of pages loaded or confirmed warm.
+    """
+    from asoud.platform.i18n import SUPPORTED_LANGUAGES
+
+    first_page = ProductListQuery()
+    markets = (
+        await Market.filter(status=MarketStatus.published, visibility=Visibility.public)
+        .order_by("-created_at")
+        .limit(WARM_MARKETS)
+    )
+    pages = 0
+    for language in SUPPORTED_LANGUAGES:
+        await catalogue_page(platform, None, first_page, language)
+        pages += 1
+        for market in markets:
+            await market_page(platform, market, first_page, language)
+            pages += 1
+    return pages

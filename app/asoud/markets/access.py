@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from enum import StrEnum
 
 from tortoise.expressions import Q, Subquery
@@ -16,7 +15,7 @@ from asoud.markets.models import (
     StorefrontAccess,
     Visibility,
 )
-from asoud.platform.errors import NotFound
+from asoud.platform.errors import NotFound, uuid_or_404
 
 
 class Access(StrEnum):
@@ -42,18 +41,11 @@ async def access_of(user: User | None, market: Market) -> Access | None:
     return Access.staff if user.is_staff else None
 
 
-def _parse(market_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(market_id)
-    except ValueError:
-        raise NotFound() from None
-
-
 async def market_for(
     user: User, market_id: str, allowed: frozenset[Access]
 ) -> tuple[Market, Access]:
     """The market if the caller's role is in ``allowed``; otherwise 404 (existence not leaked)."""
-    market = await Market.get_or_none(id=_parse(market_id))
+    market = await Market.get_or_none(id=uuid_or_404(market_id))
     if market is None:
         raise NotFound()
     access = await access_of(user, market)
@@ -75,7 +67,7 @@ async def can_view_storefront(user: User | None, market: Market) -> bool:
 
 
 async def visible_market(user: User | None, market_id: str) -> Market:
-    market = await Market.get_or_none(id=_parse(market_id))
+    market = await Market.get_or_none(id=uuid_or_404(market_id))
     if market is None or not await can_view_storefront(user, market):
         raise NotFound()
     return market

@@ -35,7 +35,7 @@ from asoud.markets.schemas import (
     ReviewDecision,
     RevisionOut,
 )
-from asoud.platform.errors import NotFound
+from asoud.platform.errors import NotFound, uuid_or_404
 from asoud.platform.http import Api, Auth, Call
 from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
 
@@ -219,7 +219,7 @@ async def add_member(call: Call[MemberIn, Any]) -> MemberOut:
 )
 async def remove_member(call: Call[Any, Any]) -> None:
     market, _ = await market_for(call.principal.user, call.path["market_id"], OWNER)
-    await services.remove_member(market, call.path["user_id"])
+    await services.remove_member(market, str(uuid_or_404(call.path["user_id"])))
 
 
 @api.endpoint(
@@ -314,6 +314,9 @@ async def review_revision(call: Call[ReviewDecision, Any]) -> RevisionOut:
     if call.body.decision == "request_changes":
         raise NotFound()
     revision = await services.decide_revision(
-        call.platform, call.path["revision_id"], call.body.decision, call.body.reason
+        call.platform,
+        str(uuid_or_404(call.path["revision_id"])),
+        call.body.decision,
+        call.body.reason,
     )
     return services.revision_view(revision)

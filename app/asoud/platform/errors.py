@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any, ClassVar
 
 from starlette.exceptions import HTTPException
@@ -79,6 +80,14 @@ class RateLimited(DomainError):
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"
+
+
+def uuid_or_404(value: object) -> uuid.UUID:
+    """A path id that is not even a UUID names nothing: 404, like an unknown one."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound() from None
 
 
 def problem_response(

@@ -33,7 +33,7 @@ def _parse_amount(value: object) -> Decimal:
 Amount = Annotated[
     Decimal,
     BeforeValidator(_parse_amount),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
     Field(json_schema_extra={"type": "string", "pattern": r"^\d+(\.\d+)?$"}),
 ]
 
