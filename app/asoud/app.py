@@ -13,9 +13,11 @@ from starlette.routing import Route
 
 from asoud import __version__
 from asoud.catalog import routes as catalog_routes
+from asoud.discounts import routes as discount_routes
 from asoud.identity import auth
 from asoud.identity import routes as identity_routes
 from asoud.markets import routes as market_routes
+from asoud.orders import routes as order_routes
 from asoud.platform import health
 from asoud.platform.errors import (
     DomainError,
@@ -38,6 +40,8 @@ DOMAIN_APIS: list[Api] = [
     taxonomy_routes.api,
     market_routes.api,
     catalog_routes.api,
+    order_routes.api,
+    discount_routes.api,
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 from tortoise import fields
@@ -25,6 +26,10 @@ class Product(Model):
 
     Available = stock - reserved, never negative (checked by conditional updates).
     """
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    market_id: uuid.UUID
+    category_id: int | None
 
     id = fields.UUIDField(primary_key=True)
     market: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(

@@ -34,7 +34,7 @@ async def _owned_product(call: Call[Any, Any], allowed: frozenset[Access]) -> Pr
     product = await Product.get_or_none(id=uuid_or_404(call.path["product_id"]))
     if product is None:
         raise NotFound()
-    await market_for(call.principal.user, str(product.market_id), allowed)  # type: ignore[attr-defined]
+    await market_for(call.principal.user, str(product.market_id), allowed)
     return product
 
 

@@ -67,7 +67,7 @@ def public_view(product: Product, language: str) -> ProductPublic:
     name, description = localise(product, language)
     return ProductPublic(
         id=product.id,
-        market_id=product.market_id,  # type: ignore[attr-defined]
+        market_id=product.market_id,
         kind=product.kind,
         name=name,
         description=description,
@@ -80,7 +80,7 @@ def public_view(product: Product, language: str) -> ProductPublic:
         in_stock=product.stock - product.reserved > 0,
         images=product.images,
         keywords=product.keywords,
-        category_id=product.category_id,  # type: ignore[attr-defined]
+        category_id=product.category_id,
         created_at=product.created_at,
     )
 
@@ -134,7 +134,7 @@ async def update_product(platform: Platform, product: Product, patch: ProductPat
         product.status = ProductStatus.draft  # back to staff for publication
     product.search_text = _search_text(product)
     await product.save()
-    await catalog_cache.invalidate(platform, [str(product.market_id)], [str(product.id)])  # type: ignore[attr-defined]
+    await catalog_cache.invalidate(platform, [str(product.market_id)], [str(product.id)])
     return product
 
 
@@ -154,7 +154,7 @@ async def set_publication(platform: Platform, product: Product, publish: bool) -
             action="published" if publish else "withdrawn",
         )
     await product.refresh_from_db()
-    await catalog_cache.invalidate(platform, [str(product.market_id)], [str(product.id)])  # type: ignore[attr-defined]
+    await catalog_cache.invalidate(platform, [str(product.market_id)], [str(product.id)])
     return product
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 from tortoise import fields
@@ -18,6 +19,10 @@ class Discount(Model):
 
     reserved + used never exceeds usage_limit (conditional updates).
     """
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    market_id: uuid.UUID
+    product_id: uuid.UUID | None
 
     id = fields.UUIDField(primary_key=True)
     market: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
@@ -50,6 +55,10 @@ class RedemptionState(StrEnum):
 
 class Redemption(Model):
     """A discount applied to an order. A buyer holds at most one live redemption per discount."""
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    discount_id: uuid.UUID
+    user_id: uuid.UUID
 
     id = fields.IntField(primary_key=True)
     discount: fields.ForeignKeyRelation[Discount] = fields.ForeignKeyField(

@@ -6,6 +6,8 @@ schema editor splits statements on ";".
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -33,6 +35,9 @@ class RefreshToken(Model):
     ``session_id`` names the login (the chain). Presenting a token that was already rotated
     is reuse: the whole chain is revoked, because either the client or a thief holds a copy.
     """
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    user_id: uuid.UUID
 
     id = fields.UUIDField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(

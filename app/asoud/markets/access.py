@@ -33,7 +33,7 @@ READ = frozenset(Access)
 async def access_of(user: User | None, market: Market) -> Access | None:
     if user is None:
         return None
-    if market.owner_id == user.id:  # type: ignore[attr-defined]
+    if market.owner_id == user.id:
         return Access.owner
     member = await MarketMember.get_or_none(market_id=market.id, user_id=user.id)
     if member is not None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from asoud.identity.models import User
 
 
 class MarketStatus(StrEnum):
@@ -36,6 +40,10 @@ class MemberRole(StrEnum):
 
 class Market(Model):
     """A vendor's store. The business id is its storefront subdomain."""
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    owner_id: uuid.UUID
+    category_id: int
 
     id = fields.UUIDField(primary_key=True)
     owner: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
@@ -79,11 +87,15 @@ class Market(Model):
 class MarketMember(Model):
     """A colleague: managers and editors may write, viewers only read."""
 
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    market_id: uuid.UUID
+    user_id: uuid.UUID
+
     id = fields.IntField(primary_key=True)
     market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
         "asoud.Market", related_name="members", on_delete=fields.CASCADE
     )
-    user: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "asoud.User", related_name="memberships", on_delete=fields.CASCADE
     )
     role = fields.CharEnumField(MemberRole, max_length=16)
@@ -96,6 +108,9 @@ class MarketMember(Model):
 
 class MarketInvite(Model):
     """An invite link to an invite-only storefront. Only the token's SHA-256 is stored."""
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    market_id: uuid.UUID
 
     id = fields.UUIDField(primary_key=True)
     market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
@@ -114,6 +129,10 @@ class MarketInvite(Model):
 
 class StorefrontAccess(Model):
     """A customer admitted to an invite-only storefront."""
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    market_id: uuid.UUID
+    user_id: uuid.UUID
 
     id = fields.IntField(primary_key=True)
     market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
@@ -137,6 +156,9 @@ class RevisionStatus(StrEnum):
 
 class MarketRevision(Model):
     """Edits to a published market, waiting for staff. Live data changes only on approval."""
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    market_id: uuid.UUID
 
     id = fields.UUIDField(primary_key=True)
     market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(

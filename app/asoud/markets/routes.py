@@ -181,7 +181,7 @@ async def list_members(call: Call[Any, Any]) -> MemberList:
     rows = await MarketMember.filter(market_id=market.id).select_related("user").order_by("id")
     return MemberList(
         items=[
-            MemberOut(user_id=m.user.id, display_name=m.user.display_name, role=m.role)  # type: ignore[attr-defined]
+            MemberOut(user_id=m.user.id, display_name=m.user.display_name, role=m.role)
             for m in rows
         ]
     )
@@ -202,8 +202,8 @@ async def add_member(call: Call[MemberIn, Any]) -> MemberOut:
     member = await services.add_member(market, call.body)
     await member.fetch_related("user")
     return MemberOut(
-        user_id=member.user.id,  # type: ignore[attr-defined]
-        display_name=member.user.display_name,  # type: ignore[attr-defined]
+        user_id=member.user.id,
+        display_name=member.user.display_name,
         role=member.role,
     )
 

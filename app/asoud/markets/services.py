@@ -68,7 +68,7 @@ def detail_view(market: Market, access: Access | None) -> MarketDetail:
         return MarketDetail(**data)
     management = MarketManagement(
         status=market.status,
-        owner_id=market.owner_id,  # type: ignore[attr-defined]
+        owner_id=market.owner_id,
         subscription_paid=market.fee_paid_at is not None,
         review_reason=market.review_reason,
         published_at=market.published_at,
@@ -227,7 +227,7 @@ async def decide_revision(
                 action="decided",
             )
         if decision == "approve":
-            market = await Market.get(id=revision.market_id)  # type: ignore[attr-defined]
+            market = await Market.get(id=revision.market_id)
             patch = MarketPatch.model_validate(revision.changes)
             await _apply(market, patch.model_dump(exclude_unset=True))
             revision.status = RevisionStatus.approved
@@ -245,7 +245,7 @@ async def decide_revision(
 def revision_view(revision: MarketRevision) -> RevisionOut:
     return RevisionOut(
         id=revision.id,
-        market_id=revision.market_id,  # type: ignore[attr-defined]
+        market_id=revision.market_id,
         status=revision.status.value,
         changes=revision.changes,
         reason=revision.reason,
@@ -264,7 +264,7 @@ async def add_member(market: Market, data: MemberIn) -> MarketMember:
         }
         raise InvalidInput(extra={"errors": [error]}) from None
     user, _ = await User.get_or_create(phone=phone)
-    if user.id == market.owner_id:  # type: ignore[attr-defined]
+    if user.id == market.owner_id:
         raise Conflict("member_exists")
     try:
         return await MarketMember.create(market_id=market.id, user_id=user.id, role=data.role)
@@ -303,7 +303,7 @@ async def accept_invite(user: User, token: str) -> Market:
         )
         if invite is None or invite.revoked_at is not None or invite.expires_at <= _now():
             raise invalid
-        market = await Market.get(id=invite.market_id)  # type: ignore[attr-defined]
+        market = await Market.get(id=invite.market_id)
         if await StorefrontAccess.exists(market_id=market.id, user_id=user.id):
             return market
         if invite.max_uses is not None and invite.uses >= invite.max_uses:
@@ -317,11 +317,5 @@ async def accept_invite(user: User, token: str) -> Market:
 async def markets_of(user: User) -> list[tuple[Market, str]]:
     """Markets the user can act on, with the access they hold (for /me)."""
     markets = await Market.filter(Q(owner_id=user.id) | Q(members__user_id=user.id)).distinct()
-    roles = {
-        m.market_id: m.role.value  # type: ignore[attr-defined]
-        for m in await MarketMember.filter(user_id=user.id)
-    }
-    return [
-        (m, "owner" if m.owner_id == user.id else roles.get(m.id, "viewer"))  # type: ignore[attr-defined]
-        for m in markets
-    ]
+    roles = {m.market_id: m.role.value for m in await MarketMember.filter(user_id=user.id)}
+    return [(m, "owner" if m.owner_id == user.id else roles.get(m.id, "viewer")) for m in markets]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 from tortoise import fields
@@ -9,6 +10,9 @@ from tortoise.models import Model
 
 
 class Cart(Model):
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    user_id: uuid.UUID
+    market_id: uuid.UUID
     id = fields.IntField(primary_key=True)
     user: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
         "asoud.User", related_name="carts", on_delete=fields.CASCADE
@@ -24,6 +28,9 @@ class Cart(Model):
 
 
 class CartItem(Model):
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    cart_id: int
+    product_id: uuid.UUID
     id = fields.IntField(primary_key=True)
     cart: fields.ForeignKeyRelation[Cart] = fields.ForeignKeyField(
         "asoud.Cart", related_name="items", on_delete=fields.CASCADE
@@ -63,6 +70,10 @@ class StockState(StrEnum):
 
 
 class Order(Model):
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    user_id: uuid.UUID
+    market_id: uuid.UUID
+    discount_id: uuid.UUID | None
     id = fields.UUIDField(primary_key=True)
     user: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
         "asoud.User", related_name="orders", on_delete=fields.RESTRICT
@@ -94,6 +105,9 @@ class Order(Model):
 
 
 class OrderLine(Model):
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    order_id: uuid.UUID
+    product_id: uuid.UUID
     id = fields.IntField(primary_key=True)
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
         "asoud.Order", related_name="lines", on_delete=fields.CASCADE

@@ -509,6 +509,48 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "ar": "يجب أن يكون معرّفًا (UUID).",
         "tr": "Bir kimlik (UUID) olmalıdır.",
     },
+    "discount_unknown": {
+        "en": "no such code in this market",
+        "fa": "چنین کدی در این بازارچه نیست",
+        "ar": "لا يوجد رمز كهذا في هذا المتجر",
+        "tr": "bu pazarda böyle bir kod yok",
+    },
+    "discount_inactive": {
+        "en": "the code was switched off",
+        "fa": "کد غیرفعال شده است",
+        "ar": "تم إيقاف الرمز",
+        "tr": "kod devre dışı bırakıldı",
+    },
+    "discount_expired": {
+        "en": "the code has expired",
+        "fa": "کد منقضی شده است",
+        "ar": "انتهت صلاحية الرمز",
+        "tr": "kodun süresi doldu",
+    },
+    "discount_used_up": {
+        "en": "the code has been used up",
+        "fa": "ظرفیت کد تمام شده است",
+        "ar": "استُنفد الرمز",
+        "tr": "kodun kullanım hakkı bitti",
+    },
+    "discount_not_for_you": {
+        "en": "the code is reserved for other customers",
+        "fa": "کد برای مشتریان دیگری است",
+        "ar": "الرمز مخصص لعملاء آخرين",
+        "tr": "kod başka müşterilere ayrılmış",
+    },
+    "discount_already_used": {
+        "en": "you have already used this code",
+        "fa": "شما پیش‌تر از این کد استفاده کرده‌اید",
+        "ar": "لقد استخدمت هذا الرمز من قبل",
+        "tr": "bu kodu zaten kullandınız",
+    },
+    "discount_not_applicable": {
+        "en": "the code does not apply to this cart",
+        "fa": "کد برای این سبد کاربرد ندارد",
+        "ar": "الرمز لا ينطبق على هذه السلة",
+        "tr": "kod bu sepete uygulanamaz",
+    },
     "invalid": {
         "en": "Invalid value.",
         "fa": "مقدار نامعتبر است.",

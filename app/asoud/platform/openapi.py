@@ -110,7 +110,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
             }
         )
     if ep.query is not None:
-        schema = ep.query.model_json_schema()
+        schema = ep.query.model_json_schema(ref_template="#/components/schemas/{model}")
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             parameters.append(

@@ -75,6 +75,10 @@ class Settings(BaseModel):
     twilio_from_number: str = ""
     sms_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    # Orders: how long checkout holds stock (and discount uses) for an order
+    stock_hold_online_seconds: int = Field(default=900, ge=60, le=86_400)
+    stock_hold_cash_seconds: int = Field(default=172_800, ge=300, le=30 * 86_400)
+
     # Rate limits, "<count>/<second|minute|hour|day>"
     rate_limit_enabled: bool = True
     rate_limit_anonymous: str = "100/hour"

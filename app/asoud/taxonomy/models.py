@@ -9,6 +9,9 @@ from tortoise.models import Model
 class Category(Model):
     """A node of the taxonomy: group (1) > category (2) > subcategory (3)."""
 
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    parent_id: int | None
+
     id = fields.IntField(primary_key=True)
     parent: fields.ForeignKeyNullableRelation[Category] = fields.ForeignKeyField(
         "asoud.Category", related_name="children", null=True, on_delete=fields.RESTRICT

@@ -39,7 +39,7 @@ async def category_tree(platform: Platform, language: str) -> list[dict[str, Any
                 subscription_fee=fee,
             )
             nodes[row.id] = node
-            parent = nodes.get(row.parent_id) if row.parent_id else None  # type: ignore[attr-defined]
+            parent = nodes.get(row.parent_id) if row.parent_id else None
             (parent.children if parent else roots).append(node)
         return [node.model_dump(mode="json") for node in roots]
 

@@ -1,0 +1,184 @@
+"""Discount rules: server-made codes, checks against a cart, and capacity held per order.
+
+A use is *held* when checkout freezes the discount into an order, *consumed* when the order
+is paid or accepted, and *released* when it is rejected, cancelled or expires, so the
+usage limit is never exceeded, even by orders that are still open.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from tortoise.expressions import F, Q
+
+from asoud.discounts.models import Discount, DiscountKind, Redemption, RedemptionState
+from asoud.discounts.schemas import DiscountCreate, DiscountOut, DiscountPatch
+from asoud.identity.models import User
+from asoud.identity.phone import normalise_phone
+from asoud.markets.models import Market
+from asoud.platform.errors import Conflict, InvalidInput
+from asoud.platform.i18n import translate_field_error
+from asoud.platform.money import quantize
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+CODE_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    product_id: str
+    line_total: Decimal
+
+
+def _invalid(reason: str) -> Conflict:
+    return Conflict(
+        "discount_invalid", reason=translate_field_error(reason), extra={"reason": reason}
+    )
+
+
+def view(discount: Discount) -> DiscountOut:
+    return DiscountOut(
+        id=discount.id,
+        code=discount.code,
+        kind=discount.kind,
+        value=format(discount.value, "f"),
+        product_id=discount.product_id,
+        expires_at=discount.expires_at,
+        usage_limit=discount.usage_limit,
+        used=discount.used,
+        reserved=discount.reserved,
+        active=discount.active,
+        restricted=bool(discount.allowed_user_ids),
+    )
+
+
+async def create_discount(market: Market, data: DiscountCreate) -> Discount:
+    allowed: list[str] = []
+    for index, phone in enumerate(data.allowed_phones):
+        try:
+            user, _ = await User.get_or_create(phone=normalise_phone(phone))
+        except ValueError:
+            error = {
+                "field": f"body.allowed_phones.{index}",
+                "code": "invalid_phone",
+                "message": translate_field_error("invalid_phone"),
+            }
+            raise InvalidInput(extra={"errors": [error]}) from None
+        allowed.append(str(user.id))
+    if data.product_id is not None:
+        from asoud.catalog.models import Product
+
+        if not await Product.exists(id=data.product_id, market_id=market.id):
+            error = {
+                "field": "body.product_id",
+                "code": "invalid",
+                "message": translate_field_error("invalid"),
+            }
+            raise InvalidInput(extra={"errors": [error]})
+    if data.kind is DiscountKind.fixed:
+        quantize(data.value, market.currency)
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return await Discount.create(
+        market_id=market.id,
+        product_id=data.product_id,
+        code=code,
+        kind=data.kind,
+        value=data.value,
+        expires_at=data.expires_at,
+        usage_limit=data.usage_limit,
+        allowed_user_ids=allowed,
+    )
+
+
+async def update_discount(discount: Discount, patch: DiscountPatch) -> Discount:
+    for name, value in patch.model_dump(exclude_unset=True).items():
+        setattr(discount, name, value)
+    await discount.save()
+    return discount
+
+
+def _amount(discount: Discount, lines: Sequence[PricedLine], currency: str) -> Decimal:
+    if discount.product_id is not None:
+        base = sum(
+            (line.line_total for line in lines if line.product_id == str(discount.product_id)),
+            Decimal(0),
+        )
+    else:
+        base = sum((line.line_total for line in lines), Decimal(0))
+    if base <= 0:
+        raise _invalid("discount_not_applicable")
+    if discount.kind is DiscountKind.percentage:
+        return min(base, quantize(base * discount.value / 100, currency))
+    return min(base, discount.value)
+
+
+async def evaluate(
+    market: Market, code: str, user: User, lines: Sequence[PricedLine]
+) -> tuple[Discount, Decimal]:
+    """The discount and the amount it takes off these lines, or 409 ``discount_invalid``."""
+    discount = await Discount.get_or_none(market_id=market.id, code=code.strip().upper())
+    if discount is None:
+        raise _invalid("discount_unknown")
+    if not discount.active:
+        raise _invalid("discount_inactive")
+    if discount.expires_at is not None and discount.expires_at <= datetime.now(UTC):
+        raise _invalid("discount_expired")
+    if discount.allowed_user_ids and str(user.id) not in discount.allowed_user_ids:
+        raise _invalid("discount_not_for_you")
+    if (
+        discount.usage_limit is not None
+        and discount.used + discount.reserved >= discount.usage_limit
+    ):
+        raise _invalid("discount_used_up")
+    if await Redemption.exists(
+        discount_id=discount.id,
+        user_id=user.id,
+        state__in=[RedemptionState.reserved, RedemptionState.consumed],
+    ):
+        raise _invalid("discount_already_used")
+    return discount, _amount(discount, lines, market.currency)
+
+
+async def hold(discount: Discount, user: User, order_id: uuid.UUID) -> None:
+    """Take one use for an order (inside the checkout transaction)."""
+    taken = await Discount.filter(
+        Q(usage_limit__isnull=True) | Q(usage_limit__gt=F("reserved") + F("used")),
+        id=discount.id,
+    ).update(reserved=F("reserved") + 1)
+    if not taken:
+        raise _invalid("discount_used_up")
+    # The UPDATE above locks the discount row until commit, so this check cannot race.
+    if await Redemption.exists(
+        discount_id=discount.id,
+        user_id=user.id,
+        state__in=[RedemptionState.reserved, RedemptionState.consumed],
+    ):
+        raise _invalid("discount_already_used")
+    await Redemption.create(discount_id=discount.id, user_id=user.id, order_id=order_id)
+
+
+async def consume(order_id: uuid.UUID) -> None:
+    redemption = await Redemption.get_or_none(order_id=order_id, state=RedemptionState.reserved)
+    if redemption is None:
+        return
+    await Discount.filter(id=redemption.discount_id, reserved__gt=0).update(
+        reserved=F("reserved") - 1, used=F("used") + 1
+    )
+    redemption.state = RedemptionState.consumed
+    await redemption.save(update_fields=["state"])
+
+
+async def release(order_id: uuid.UUID) -> None:
+    redemption = await Redemption.get_or_none(order_id=order_id, state=RedemptionState.reserved)
+    if redemption is None:
+        return
+    await Discount.filter(id=redemption.discount_id, reserved__gt=0).update(
+        reserved=F("reserved") - 1
+    )
+    redemption.state = RedemptionState.released
+    await redemption.save(update_fields=["state"])

@@ -1,0 +1,134 @@
+"""Carts: one per customer and market; quantities merge; availability is checked on add."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from asoud.catalog.models import Product, ProductStatus
+from asoud.identity.models import User
+from asoud.markets.access import can_view_storefront
+from asoud.markets.models import Market, MarketStatus
+from asoud.orders.models import Cart, CartItem
+from asoud.orders.schemas import CartLine, CartOut
+from asoud.platform.errors import Conflict, NotFound, uuid_or_404
+from asoud.platform.money import money
+
+
+async def sellable_product(user: User, product_id: object) -> Product:
+    """A published product of a published market the buyer may see, or 404/409."""
+    product = await Product.get_or_none(id=uuid_or_404(product_id)).select_related("market")
+    if product is None:
+        raise NotFound()
+    market: Market = product.market  # type: ignore[assignment]
+    if not await can_view_storefront(user, market):
+        raise NotFound()
+    if product.status is not ProductStatus.published or market.status is not MarketStatus.published:
+        raise Conflict("product_unavailable")
+    return product
+
+
+def _check_available(product: Product, quantity: int) -> None:
+    available = max(0, product.stock - product.reserved)
+    if quantity > available:
+        raise Conflict(
+            "insufficient_stock",
+            product=product.name,
+            available=available,
+            extra={"product_id": str(product.id), "available": available},
+        )
+
+
+async def add_item(user: User, product_id: object, quantity: int) -> Cart:
+    product = await sellable_product(user, product_id)
+    async with in_transaction():
+        try:
+            cart, _ = await Cart.get_or_create(user_id=user.id, market_id=product.market_id)
+        except IntegrityError:  # a concurrent add created it first
+            cart = await Cart.get(user_id=user.id, market_id=product.market_id)
+        item = (
+            await CartItem.filter(cart_id=cart.id, product_id=product.id)
+            .select_for_update()
+            .first()
+        )
+        total = quantity + (item.quantity if item else 0)
+        _check_available(product, total)
+        if item is None:
+            await CartItem.create(cart_id=cart.id, product_id=product.id, quantity=total)
+        else:
+            item.quantity = total
+            await item.save(update_fields=["quantity"])
+        await cart.save(update_fields=["updated_at"])
+    return cart
+
+
+async def _own_item(user: User, item_id: str) -> CartItem:
+    try:
+        key = int(item_id)
+    except ValueError:
+        raise NotFound() from None
+    item = await CartItem.get_or_none(id=key, cart__user_id=user.id).select_related("product")
+    if item is None:
+        raise NotFound()
+    return item
+
+
+async def set_quantity(user: User, item_id: str, quantity: int) -> Cart:
+    item = await _own_item(user, item_id)
+    _check_available(item.product, quantity)  # type: ignore[arg-type]
+    item.quantity = quantity
+    await item.save(update_fields=["quantity"])
+    return await Cart.get(id=item.cart_id)
+
+
+async def remove_item(user: User, item_id: str) -> None:
+    item = await _own_item(user, item_id)
+    await item.delete()
+
+
+async def carts_of(user: User, language: str) -> list[CartOut]:
+    """All carts with their lines: three queries whatever the number of items."""
+    from asoud.catalog.services import localise
+
+    carts = await Cart.filter(user_id=user.id).order_by("-updated_at")
+    items = (
+        await CartItem.filter(cart_id__in=[c.id for c in carts])
+        .select_related("product")
+        .order_by("id")
+        if carts
+        else []
+    )
+    by_cart: dict[int, list[CartItem]] = {}
+    for item in items:
+        by_cart.setdefault(item.cart_id, []).append(item)
+    result = []
+    for cart in carts:
+        lines, subtotal, currency = [], Decimal(0), "IRT"
+        for item in by_cart.get(cart.id, []):
+            product: Product = item.product  # type: ignore[assignment]
+            currency = product.currency
+            line_total = product.price * item.quantity
+            subtotal += line_total
+            lines.append(
+                CartLine(
+                    id=item.id,
+                    product_id=product.id,
+                    name=localise(product, language)[0],
+                    unit_price=money(product.price, currency),
+                    quantity=item.quantity,
+                    line_total=money(line_total, currency),
+                    available=product.status is ProductStatus.published
+                    and item.quantity <= product.stock - product.reserved,
+                )
+            )
+        if lines:
+            result.append(
+                CartOut(
+                    market_id=cart.market_id,
+                    items=lines,
+                    subtotal=money(subtotal, currency),
+                )
+            )
+    return result

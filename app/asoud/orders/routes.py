@@ -1,0 +1,219 @@
+"""HTTP routes of carts, checkout and orders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+
+from asoud.markets.access import READ, WRITE, market_for
+from asoud.orders import cart as carts
+from asoud.orders import services
+from asoud.orders.models import Order
+from asoud.orders.schemas import (
+    CartItemIn,
+    CartItemPatch,
+    CartOut,
+    Carts,
+    CheckoutIn,
+    OrderListQuery,
+    OrderOut,
+    OrderPage,
+    RejectIn,
+)
+from asoud.platform.errors import NotFound, uuid_or_404
+from asoud.platform.http import Api, Auth, Call
+from asoud.platform.i18n import current_language
+from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
+
+api = Api()
+
+
+async def _cart_of_market(call: Call[Any, Any], market_id: Any) -> CartOut:
+    for cart in await carts.carts_of(call.principal.user, current_language.get()):
+        if cart.market_id == market_id:
+            return cart
+    raise NotFound()
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/cart",
+    summary="My carts (one per market)",
+    tags=["cart"],
+    auth=Auth.user,
+    responses={200: Carts},
+)
+async def get_carts(call: Call[Any, Any]) -> Carts:
+    return Carts(items=await carts.carts_of(call.principal.user, current_language.get()))
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/cart/items",
+    summary="Add a product to the cart",
+    tags=["cart"],
+    auth=Auth.user,
+    body=CartItemIn,
+    responses={201: CartOut},
+    errors=[404, 409],
+)
+async def add_cart_item(call: Call[CartItemIn, Any]) -> CartOut:
+    """Quantities of the same product merge. The product must be on sale and in stock."""
+    cart = await carts.add_item(call.principal.user, call.body.product_id, call.body.quantity)
+    return await _cart_of_market(call, cart.market_id)
+
+
+@api.endpoint(
+    "PATCH",
+    "/api/v1/cart/items/{item_id}",
+    summary="Change a quantity",
+    tags=["cart"],
+    auth=Auth.user,
+    body=CartItemPatch,
+    responses={200: CartOut},
+    errors=[404, 409],
+)
+async def patch_cart_item(call: Call[CartItemPatch, Any]) -> CartOut:
+    cart = await carts.set_quantity(call.principal.user, call.path["item_id"], call.body.quantity)
+    return await _cart_of_market(call, cart.market_id)
+
+
+@api.endpoint(
+    "DELETE",
+    "/api/v1/cart/items/{item_id}",
+    summary="Remove from the cart",
+    tags=["cart"],
+    auth=Auth.user,
+    responses={204: None},
+    errors=[404],
+)
+async def delete_cart_item(call: Call[Any, Any]) -> None:
+    await carts.remove_item(call.principal.user, call.path["item_id"])
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/checkout",
+    summary="Turn a cart into an order",
+    tags=["orders"],
+    auth=Auth.user,
+    body=CheckoutIn,
+    responses={201: OrderOut},
+    errors=[404, 409],
+    idempotent=True,
+)
+async def checkout(call: Call[CheckoutIn, Any]) -> OrderOut:
+    """Freezes prices and the discount into a `pending` order and holds the stock (cash:
+    until the owner decides, online: while the buyer pays). Send an `Idempotency-Key`."""
+    order = await services.checkout(
+        call.platform, call.principal.user, call.body, call.request.headers.get("Idempotency-Key")
+    )
+    return await services.order_view(order)
+
+
+async def _page(qs: Any, query: OrderListQuery) -> OrderPage:
+    if query.status is not None:
+        qs = qs.filter(status=query.status)
+    if query.cursor:
+        created_text, last_id = decode_cursor(query.cursor, 2)
+        created = cursor_value(created_text, datetime.fromisoformat)
+        last = cursor_value(last_id, uuid.UUID)
+        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last))
+    rows = await qs.order_by("-created_at", "-id").limit(query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cursor = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
+    return OrderPage(items=await services.views(rows), next_cursor=cursor)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/orders",
+    summary="My orders",
+    tags=["orders"],
+    auth=Auth.user,
+    query=OrderListQuery,
+    responses={200: OrderPage},
+)
+async def list_orders(call: Call[Any, OrderListQuery]) -> OrderPage:
+    return await _page(Order.filter(user_id=call.principal.user.id), call.query)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/orders/{order_id}",
+    summary="One of my orders",
+    tags=["orders"],
+    auth=Auth.user,
+    responses={200: OrderOut},
+    errors=[404],
+)
+async def get_order(call: Call[Any, Any]) -> OrderOut:
+    order = await Order.get_or_none(
+        id=uuid_or_404(call.path["order_id"]), user_id=call.principal.user.id
+    )
+    if order is None:
+        raise NotFound()
+    return await services.order_view(order)
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/orders/{order_id}/cancel",
+    summary="Cancel my order",
+    tags=["orders"],
+    auth=Auth.user,
+    responses={200: OrderOut},
+    errors=[404, 409],
+)
+async def cancel_order(call: Call[Any, Any]) -> OrderOut:
+    """Only while `pending`; the held stock and discount use are given back."""
+    order = await services.cancel_by_customer(
+        call.platform, call.principal.user, uuid_or_404(call.path["order_id"])
+    )
+    return await services.order_view(order)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/markets/{market_id}/orders",
+    summary="A market's orders",
+    tags=["orders"],
+    auth=Auth.user,
+    query=OrderListQuery,
+    responses={200: OrderPage},
+    errors=[404],
+)
+async def list_market_orders(call: Call[Any, OrderListQuery]) -> OrderPage:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], READ)
+    return await _page(Order.filter(market_id=market.id), call.query)
+
+
+def _owner_action(path: str, action: str, summary: str, body: Any = None) -> None:
+    @api.endpoint(
+        "POST",
+        f"/api/v1/markets/{{market_id}}/orders/{{order_id}}/{path}",
+        summary=summary,
+        tags=["orders"],
+        auth=Auth.user,
+        body=body,
+        responses={200: OrderOut},
+        errors=[404, 409],
+    )
+    async def handler(call: Call[Any, Any]) -> OrderOut:
+        market, _ = await market_for(call.principal.user, call.path["market_id"], WRITE)
+        reason = getattr(call.body, "reason", "")
+        order = await services.owner_action(
+            call.platform, market, uuid_or_404(call.path["order_id"]), action, reason
+        )
+        return await services.order_view(order)
+
+    handler.__name__ = f"{path}_order"
+
+
+_owner_action("accept", "accept_cash", "Accept a cash order (stock leaves for good)")
+_owner_action("reject", "reject", "Reject a pending order (a reason is required)", RejectIn)
+_owner_action("fulfil", "fulfil", "Mark a paid order fulfilled")

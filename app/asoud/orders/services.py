@@ -1,0 +1,227 @@
+"""Checkout and the life of an order: holds, owner decisions, cancellation, expiry."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from asoud.catalog import cache as catalog_cache
+from asoud.catalog.models import Product, ProductStatus
+from asoud.discounts import services as discounts
+from asoud.discounts.models import Discount
+from asoud.identity.models import User
+from asoud.markets.access import can_view_storefront
+from asoud.markets.models import Market, MarketStatus
+from asoud.orders import stock
+from asoud.orders.models import Cart, CartItem, Order, OrderLine, OrderStatus, PaymentMethod
+from asoud.orders.schemas import CheckoutIn, OrderLineOut, OrderOut
+from asoud.orders.state import next_state
+from asoud.platform.errors import Conflict, NotFound
+from asoud.platform.money import money
+from asoud.runtime import Platform
+
+
+def view(order: Order, lines: list[OrderLine], discount_code: str | None) -> OrderOut:
+    currency = order.currency
+    return OrderOut(
+        id=order.id,
+        market_id=order.market_id,
+        status=order.status,
+        payment_method=order.payment_method,
+        subtotal=money(order.subtotal, currency),
+        discount=money(order.discount_amount, currency),
+        total=money(order.total, currency),
+        discount_code=discount_code,
+        lines=[
+            OrderLineOut(
+                product_id=line.product_id,
+                name=line.name,
+                unit_price=money(line.unit_price, currency),
+                quantity=line.quantity,
+                line_total=money(line.line_total, currency),
+            )
+            for line in lines
+        ],
+        reserved_until=order.reserved_until,
+        note=order.note,
+        reason=order.reason,
+        created_at=order.created_at,
+    )
+
+
+async def views(orders: list[Order]) -> list[OrderOut]:
+    """Orders with their lines and codes: two more queries whatever the number of orders."""
+    ids = [o.id for o in orders]
+    lines: dict[Any, list[OrderLine]] = {}
+    for line in await OrderLine.filter(order_id__in=ids).order_by("id") if ids else []:
+        lines.setdefault(line.order_id, []).append(line)
+    discount_ids = {o.discount_id for o in orders if o.discount_id}
+    codes = (
+        dict(await Discount.filter(id__in=discount_ids).values_list("id", "code"))
+        if discount_ids
+        else {}
+    )
+    return [view(o, lines.get(o.id, []), codes.get(o.discount_id)) for o in orders]
+
+
+async def order_view(order: Order) -> OrderOut:
+    return (await views([order]))[0]
+
+
+def _key_digest(key: str | None) -> str | None:
+    return hashlib.sha256(key.encode()).hexdigest() if key else None
+
+
+async def checkout(
+    platform: Platform, user: User, data: CheckoutIn, idempotency_key: str | None
+) -> Order:
+    """Freeze the cart's prices and discount into a pending order and hold its stock."""
+    digest = _key_digest(idempotency_key)
+    if digest and (existing := await Order.get_or_none(user_id=user.id, idempotency_key=digest)):
+        return existing  # a retry that outlived the Redis record: same order, never a second
+    market = await Market.get_or_none(id=data.market_id)
+    if market is None or not await can_view_storefront(user, market):
+        raise NotFound()
+    if market.status is not MarketStatus.published:
+        raise Conflict("product_unavailable")
+    hold_for = (
+        platform.settings.stock_hold_cash_seconds
+        if data.payment_method is PaymentMethod.cash
+        else platform.settings.stock_hold_online_seconds
+    )
+    try:
+        async with in_transaction():
+            cart = (
+                await Cart.filter(user_id=user.id, market_id=market.id).select_for_update().first()
+            )
+            items = (
+                await CartItem.filter(cart_id=cart.id).select_related("product").order_by("id")
+                if cart
+                else []
+            )
+            if not items:
+                raise Conflict("cart_empty")
+            order_id = uuid.uuid4()
+            order = Order(
+                id=order_id,
+                user_id=user.id,
+                market_id=market.id,
+                payment_method=data.payment_method,
+                currency=market.currency,
+                note=data.note,
+                idempotency_key=digest,
+            )
+            lines = []
+            for item in items:
+                product: Product = item.product  # type: ignore[assignment]
+                if product.status is not ProductStatus.published:
+                    raise Conflict("cart_changed", extra={"product_id": str(product.id)})
+                lines.append(
+                    OrderLine(
+                        order_id=order_id,
+                        product_id=product.id,
+                        name=product.name,
+                        unit_price=product.price,
+                        quantity=item.quantity,
+                        line_total=product.price * item.quantity,
+                    )
+                )
+            order.subtotal = sum((line.line_total for line in lines), Decimal(0))
+            order.discount_amount = Decimal(0)
+            discount = None
+            if data.discount_code:
+                priced = [
+                    discounts.PricedLine(str(line.product_id), line.line_total) for line in lines
+                ]
+                discount, order.discount_amount = await discounts.evaluate(
+                    market, data.discount_code, user, priced
+                )
+                order.discount_id = discount.id
+            order.total = order.subtotal - order.discount_amount
+            await stock.reserve(order, lines, stock.now() + timedelta(seconds=hold_for))
+            await order.save()
+            await OrderLine.bulk_create(lines)
+            if discount is not None:
+                await discounts.hold(discount, user, order_id)
+            await CartItem.filter(cart_id=cart.id).delete()  # type: ignore[union-attr]
+            await cart.delete()  # type: ignore[union-attr]
+    except IntegrityError:
+        # The same Idempotency-Key raced in twice: the other request made the order.
+        if digest and (
+            existing := await Order.get_or_none(user_id=user.id, idempotency_key=digest)
+        ):
+            return existing
+        raise
+    await catalog_cache.invalidate(
+        platform, [str(market.id)], [str(line.product_id) for line in lines]
+    )
+    return order
+
+
+async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> Order:
+    """Run one state-machine action on a locked order, with its stock and discount effects."""
+    async with in_transaction():
+        order = await Order.filter(id=order_id, **where).select_for_update().first()
+        if order is None:
+            raise NotFound()
+        target = next_state(order, action)
+        lines = await OrderLine.filter(order_id=order.id).order_by("id")
+        if action in ("accept_cash", "payment_succeeded"):
+            await stock.take(order, lines)
+            await discounts.consume(order.id)
+        elif action in ("reject", "cancel", "expire", "payment_failed"):
+            await stock.release(order, lines)
+            await discounts.release(order.id)
+        order.status = target
+        await order.save()
+    await catalog_cache.invalidate(
+        platform,
+        [str(order.market_id)],
+        [str(line.product_id) for line in lines],
+    )
+    return order
+
+
+async def cancel_by_customer(platform: Platform, user: User, order_id: Any) -> Order:
+    return await _act(platform, order_id, "cancel", user_id=user.id)
+
+
+async def owner_action(
+    platform: Platform, market: Market, order_id: Any, action: str, reason: str = ""
+) -> Order:
+    order = await _act(platform, order_id, action, market_id=market.id)
+    if reason:
+        order.reason = reason
+        await order.save(update_fields=["reason"])
+    return order
+
+
+async def release_expired_holds(platform: Platform, limit: int = 500) -> int:
+    """Cancel orders whose stock hold ran out, releasing stock and discount uses.
+
+    For the scheduler; safe to run concurrently (each order is re-checked under its lock).
+    """
+    expired = (
+        await Order.filter(
+            reserved_until__lt=stock.now(), status__in=[OrderStatus.pending, OrderStatus.processing]
+        )
+        .order_by("reserved_until")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    released = 0
+    for order_id in expired:
+        try:
+            order = await _act(platform, order_id, "expire", reserved_until__lt=stock.now())
+        except (NotFound, Conflict):
+            continue  # decided or paid meanwhile
+        order.reason = "reservation expired"
+        await order.save(update_fields=["reason"])
+        released += 1
+    return released
