@@ -171,7 +171,11 @@ async def test_search_in_every_language_filters_and_sort(
 
 
 async def test_cursor_pages_cover_everything_once_with_constant_queries(
-    client: httpx.AsyncClient, owner: Actor, staff: Actor, market: dict[str, Any]
+    client: httpx.AsyncClient,
+    platform: Platform,
+    owner: Actor,
+    staff: Actor,
+    market: dict[str, Any],
 ) -> None:
     for n in range(9):
         await published_product(
@@ -193,7 +197,7 @@ async def test_cursor_pages_cover_everything_once_with_constant_queries(
             if cursor is None:
                 break
         assert len(seen) == len(set(seen)) == 9, sort
-    await platform_cache_off(client)
+    platform.cache.enabled = False  # measure the database path
     route = "/api/v1/products"
     _, small = await queries_of(client, route, "/api/v1/products?limit=2&sort=price_asc")
     _, large = await queries_of(client, route, "/api/v1/products?limit=100&sort=price_asc")
@@ -201,12 +205,6 @@ async def test_cursor_pages_cover_everything_once_with_constant_queries(
     route = "/api/v1/products/{product_id}"
     _, detail = await queries_of(client, route, f"/api/v1/products/{seen[0]}")
     assert detail <= 2
-
-
-async def platform_cache_off(client: httpx.AsyncClient) -> None:
-    """Measure the database path: turn the read cache off for this app."""
-    transport = client._transport  # type: ignore[attr-defined]
-    transport.app.state.platform.cache.enabled = False
 
 
 async def test_reads_are_cached_and_invalidated_by_writes(
