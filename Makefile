@@ -27,6 +27,7 @@ lint: $(BIN)/.installed
 ## Figures, not assertions: requests/s and latency over loopback
 bench: $(BIN)/.installed
 	$(BIN)/python loadtests/bench_identity.py
+	$(BIN)/python loadtests/bench_marketplace.py
 
 clean:
 	rm -rf $(VENV) .asoud .mypy_cache .ruff_cache .pytest_cache

@@ -71,7 +71,7 @@ class Platform:
             settings=settings,
             redis=redis,
             keys=keys,
-            cache=Cache(redis, keys),
+            cache=Cache(redis, keys, enabled=settings.cache_enabled),
             limiter=RateLimiter(
                 redis, keys, settings.secret_key, enabled=settings.rate_limit_enabled
             ),

@@ -66,3 +66,14 @@ async def test_keys_carry_the_deployment_prefix(platform: Platform) -> None:
     assert (
         await platform.redis.exists(platform.settings.redis_key_prefix + "cache:demo:scoped") == 1
     )
+
+
+async def test_rendered_documents_round_trip_compressed(platform: Platform) -> None:
+    page = json.dumps({"items": [{"name": "کتاب", "n": i} for i in range(100)]}).encode()
+    await platform.cache.set_bytes("demo", "page", page, ttl_seconds=60)
+    stored = await platform.redis.get(platform.keys("cache", "demo", "page"))
+    assert stored[:1] == b"z" and len(stored) < len(page)
+    assert await platform.cache.get_bytes("demo", "page") == page
+    await platform.cache.set_bytes("demo", "tiny", b"{}", ttl_seconds=60)
+    assert await platform.cache.get_bytes("demo", "tiny") == b"{}"
+    assert await platform.cache.get_bytes("demo", "absent") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from asoud.catalog import services
 from asoud.catalog.models import Product
@@ -28,6 +29,11 @@ ANY_ROLE = frozenset(Access)
 
 class PublicationIn(BaseModel):
     publish: bool = True
+
+
+def _json(page: bytes) -> Response:
+    # Pages are rendered once from ProductPage and kept as JSON bytes in the cache.
+    return Response(page, media_type="application/json")
 
 
 async def _owned_product(call: Call[Any, Any], allowed: frozenset[Access]) -> Product:
@@ -64,12 +70,12 @@ async def create_product(call: Call[ProductCreate, Any]) -> ProductOwnerView:
     responses={200: ProductPage},
     errors=[404],
 )
-async def list_market_products(call: Call[Any, ProductListQuery]) -> ProductPage:
+async def list_market_products(call: Call[Any, ProductListQuery]) -> Response:
     """Published products; filters, sort and cursor as in the catalogue search."""
     user = call.principal.user if call.principal else None
     market = await visible_market(user, call.path["market_id"])
     page = await services.market_page(call.platform, market, call.query, current_language.get())
-    return ProductPage.model_validate(page)
+    return _json(page)
 
 
 @api.endpoint(
@@ -100,12 +106,12 @@ async def list_owner_products(call: Call[Any, ProductListQuery]) -> OwnerProduct
     query=ProductListQuery,
     responses={200: ProductPage},
 )
-async def search_products(call: Call[Any, ProductListQuery]) -> ProductPage:
+async def search_products(call: Call[Any, ProductListQuery]) -> Response:
     """Published products of every market the caller may browse. ``q`` searches names,
     descriptions and keywords in every language."""
     user = call.principal.user if call.principal else None
     page = await services.catalogue_page(call.platform, user, call.query, current_language.get())
-    return ProductPage.model_validate(page)
+    return _json(page)
 
 
 @api.endpoint(

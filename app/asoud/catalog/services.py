@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -218,14 +218,18 @@ def published_in_visible_markets(user: User | None) -> QuerySet[Product]:
 
 
 async def cached_page(
-    platform: Platform, scope: str, params: dict[str, Any], load: Any
-) -> dict[str, Any]:
+    platform: Platform, scope: str, params: dict[str, Any], load: Callable[[], Awaitable[bytes]]
+) -> bytes:
+    """A rendered list page, from Redis under the scope's current generation, or loaded."""
     generation = await catalog_cache.generation(platform, scope)
     key = catalog_cache.list_key(scope, generation, params)
-    result: dict[str, Any] = await platform.cache.get_or_load(
-        catalog_cache.LIST_CACHE, key, catalog_cache.TTL_SECONDS, load
-    )
-    return result
+    page = await platform.cache.get_bytes(catalog_cache.LIST_CACHE, key)
+    if page is None:
+        page = await load()
+        await platform.cache.set_bytes(
+            catalog_cache.LIST_CACHE, key, page, catalog_cache.TTL_SECONDS
+        )
+    return page
 
 
 async def visible_product(
@@ -255,14 +259,14 @@ async def visible_product(
 
 async def market_page(
     platform: Platform, market: Market, query: ProductListQuery, language: str
-) -> dict[str, Any]:
+) -> bytes:
     """A page of a visible market's published products (cached for public markets)."""
 
-    async def load() -> dict[str, Any]:
+    async def load() -> bytes:
         qs = Product.filter(market_id=market.id, status=ProductStatus.published)
         rows, cursor = await list_products(qs, query)
         page = ProductPage(items=[public_view(p, language) for p in rows], next_cursor=cursor)
-        return page.model_dump(mode="json")
+        return page.model_dump_json().encode()
 
     if market.visibility is Visibility.public and market.status is MarketStatus.published:
         params = {**query.model_dump(mode="json"), "lang": language}
@@ -272,13 +276,13 @@ async def market_page(
 
 async def catalogue_page(
     platform: Platform, user: User | None, query: ProductListQuery, language: str
-) -> dict[str, Any]:
+) -> bytes:
     """A page of the whole catalogue the caller may browse (cached for anonymous callers)."""
 
-    async def load() -> dict[str, Any]:
+    async def load() -> bytes:
         rows, cursor = await list_products(published_in_visible_markets(user), query)
         page = ProductPage(items=[public_view(p, language) for p in rows], next_cursor=cursor)
-        return page.model_dump(mode="json")
+        return page.model_dump_json().encode()
 
     if user is None:
         params = {**query.model_dump(mode="json"), "lang": language}

@@ -52,6 +52,26 @@ class Cache:
         CACHE_REQUESTS.labels(cache, "miss" if blob is None else "hit").inc()
         return None if blob is None else decode(blob)
 
+    async def get_bytes(self, cache: str, key: str) -> bytes | None:
+        """A rendered document (e.g. a JSON page) stored by :meth:`set_bytes`."""
+        if not self.enabled:
+            return None
+        blob = await self.redis.get(self._key(cache, key))
+        CACHE_REQUESTS.labels(cache, "miss" if blob is None else "hit").inc()
+        if blob is None:
+            return None
+        raw = blob.encode("latin-1") if isinstance(blob, str) else blob
+        return zlib.decompress(raw[1:]) if raw[:1] == _ZLIB else raw[1:]
+
+    async def set_bytes(self, cache: str, key: str, payload: bytes, ttl_seconds: int) -> None:
+        if self.enabled:
+            blob = (
+                _ZLIB + zlib.compress(payload, 6)
+                if len(payload) > COMPRESS_ABOVE_BYTES
+                else _RAW + payload
+            )
+            await self.redis.set(self._key(cache, key), blob, ex=ttl_seconds)
+
     async def get_many(self, cache: str, keys: Sequence[str]) -> list[Any | None]:
         if not self.enabled or not keys:
             return [None] * len(keys)

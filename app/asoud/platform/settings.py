@@ -41,6 +41,7 @@ class Settings(BaseModel):
     database_statement_timeout_ms: int = Field(default=30_000, ge=100)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_key_prefix: str = "asoud:"
+    cache_enabled: bool = True
 
     # HTTP
     cors_allow_origins: tuple[str, ...] = ()
