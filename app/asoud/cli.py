@@ -278,11 +278,14 @@ def quickstart(
     console.print(
         f"\n[bold green]ASOUD is starting on {base}[/bold green]\n"
         f"  API docs:  {base}/docs\n"
+        f"  Browse:    GET /api/v1/products?q=saffron  (demo market 'saffron-house')\n"
         f'  Log in:    POST /api/v1/auth/otp with {{"phone": "09121111111"}} '
         f"(demo customer {DEMO_CUSTOMER_PHONE});\n"
         f"             the one-time code is printed below as \\[asoud outbox];\n"
         f"             then POST /api/v1/auth/token with the phone and code, and press\n"
         f"             'Authorize' in /docs with the access_token.\n"
+        f"  Buy:       POST /api/v1/cart/items, then POST /api/v1/checkout\n"
+        f"  Others:    09122222222 owns the demo market, 09120000000 is staff\n"
         f"  Stop:      Ctrl+C\n"
     )
     configure_logging("WARNING")  # JSON without tracebacks, as in production
