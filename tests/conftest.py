@@ -24,6 +24,7 @@ from asoud.platform import database
 from asoud.platform.keyring import new_keyring, write_keyring
 from asoud.platform.settings import Settings, load_settings
 from asoud.runtime import Platform
+from tests.support.market import Actor, actor
 
 ADMIN_URL = os.environ.get(
     "ASOUD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -147,3 +148,21 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+# People of the marketplace tests (each test starts from empty tables, so numbers may repeat).
+
+
+@pytest.fixture
+async def owner(client: httpx.AsyncClient, platform: Platform) -> Actor:
+    return await actor(client, platform, "09121000001")
+
+
+@pytest.fixture
+async def staff(client: httpx.AsyncClient, platform: Platform) -> Actor:
+    return await actor(client, platform, "09121000002", staff=True)
+
+
+@pytest.fixture
+async def buyer(client: httpx.AsyncClient, platform: Platform) -> Actor:
+    return await actor(client, platform, "09121000003")

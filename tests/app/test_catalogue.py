@@ -10,27 +10,18 @@ from prometheus_client import REGISTRY
 
 from asoud.catalog.models import Product
 from asoud.runtime import Platform
-from tests.support.market import Actor, actor, published_market, published_product, queries_of
+from tests.support.market import (
+    GENEROUS_LIMITS,
+    Actor,
+    published_market,
+    published_product,
+    queries_of,
+)
 
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {
-        "rate_limit_login_phone": "100/minute",
-        "rate_limit_login_ip": "1000/minute",
-        "rate_limit_anonymous": "100000/hour",
-        "rate_limit_burst": "100000/minute",
-    }
-
-
-@pytest.fixture
-async def owner(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09122000001")
-
-
-@pytest.fixture
-async def staff(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09122000002", staff=True)
+    return {**GENEROUS_LIMITS}
 
 
 @pytest.fixture

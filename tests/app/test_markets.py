@@ -10,27 +10,25 @@ import pytest
 from asoud.markets.models import Market, MarketStatus
 from asoud.markets.services import mark_subscription_paid
 from asoud.runtime import Platform
-from tests.support.market import PROFILE, Actor, actor, open_market, published_market, queries_of
+from tests.support.market import (
+    GENEROUS_LIMITS,
+    PROFILE,
+    Actor,
+    actor,
+    open_market,
+    published_market,
+    queries_of,
+)
 
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"rate_limit_login_phone": "100/minute", "rate_limit_login_ip": "1000/minute"}
-
-
-@pytest.fixture
-async def owner(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09121000001")
-
-
-@pytest.fixture
-async def staff(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09121000002", staff=True)
+    return {**GENEROUS_LIMITS}
 
 
 @pytest.fixture
 async def stranger(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09121000003")
+    return await actor(client, platform, "09121000009")
 
 
 async def test_market_goes_from_draft_to_published_through_review(

@@ -16,34 +16,19 @@ from asoud.discounts.models import Discount
 from asoud.orders.models import Order
 from asoud.orders.services import release_expired_holds
 from asoud.runtime import Platform
-from tests.support.market import Actor, actor, published_market, published_product, queries_of
+from tests.support.market import (
+    GENEROUS_LIMITS,
+    Actor,
+    actor,
+    published_market,
+    published_product,
+    queries_of,
+)
 
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {
-        "rate_limit_login_phone": "1000/minute",
-        "rate_limit_login_ip": "100000/minute",
-        "rate_limit_user": "100000/hour",
-        "rate_limit_burst": "100000/minute",
-        "rate_limit_anonymous": "100000/hour",
-        "database_pool_max": 30,
-    }
-
-
-@pytest.fixture
-async def owner(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09123000001")
-
-
-@pytest.fixture
-async def staff(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09123000002", staff=True)
-
-
-@pytest.fixture
-async def buyer(client: httpx.AsyncClient, platform: Platform) -> Actor:
-    return await actor(client, platform, "09123000003")
+    return {**GENEROUS_LIMITS, "database_pool_max": 30}
 
 
 @pytest.fixture

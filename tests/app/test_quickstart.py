@@ -70,13 +70,21 @@ async def test_quickstart_serves_docs_and_a_newcomer_logs_in(tmp_path: Path) -> 
             auth = {"Authorization": f"Bearer {tokens['access_token']}"}
             products = (await http.get("/api/v1/products", params={"q": "زعفران"})).json()["items"]
             assert [p["name"] for p in products] == ["Saffron 4.6 g"]
-            categories = (await http.get("/api/v1/categories", headers={"Accept-Language": "fa"})).json()
+            categories = (
+                await http.get("/api/v1/categories", headers={"Accept-Language": "fa"})
+            ).json()
             assert categories["items"][0]["name"] == "کالا"
-            added = await http.post("/api/v1/cart/items", json={"product_id": products[0]["id"], "quantity": 2},
-                                    headers=auth)
+            added = await http.post(
+                "/api/v1/cart/items",
+                json={"product_id": products[0]["id"], "quantity": 2},
+                headers=auth,
+            )
             assert added.status_code == 201, added.text
-            order = await http.post("/api/v1/checkout", json={"market_id": products[0]["market_id"]},
-                                    headers=auth | {"Idempotency-Key": "quickstart-1"})
+            order = await http.post(
+                "/api/v1/checkout",
+                json={"market_id": products[0]["market_id"]},
+                headers=auth | {"Idempotency-Key": "quickstart-1"},
+            )
             assert order.status_code == 201, order.text
             assert order.json()["total"] == {"amount": "2500000", "currency": "IRT"}
     finally:

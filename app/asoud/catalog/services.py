@@ -25,8 +25,8 @@ from asoud.catalog.schemas import (
 from asoud.identity.models import User
 from asoud.markets.access import visible_markets_filter
 from asoud.markets.models import Market, MarketStatus, Visibility
-from asoud.platform.errors import Conflict, InvalidInput, NotFound, uuid_or_404
-from asoud.platform.i18n import DEFAULT_LANGUAGE, translate_field_error
+from asoud.platform.errors import Conflict, NotFound, field_error, uuid_or_404
+from asoud.platform.i18n import DEFAULT_LANGUAGE
 from asoud.platform.money import check_amount_precision, money
 from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
 from asoud.runtime import Platform
@@ -42,11 +42,6 @@ CONTENT_FIELDS = {
     "translations",
     "kind",
 }
-
-
-def _field_error(field: str, code: str) -> InvalidInput:
-    error = {"field": field, "code": code, "message": translate_field_error(code)}
-    return InvalidInput(extra={"errors": [error]})
 
 
 def _search_text(product: Product) -> str:
@@ -103,9 +98,9 @@ async def _check(data: dict[str, Any], currency: str) -> None:
             try:
                 check_amount_precision(data[name], currency)
             except ValueError:
-                raise _field_error(f"body.{name}", "too_many_decimals") from None
+                raise field_error(f"body.{name}", "too_many_decimals") from None
     if data.get("category_id") is not None and not await Category.exists(id=data["category_id"]):
-        raise _field_error("body.category_id", "unknown_category")
+        raise field_error("body.category_id", "unknown_category")
 
 
 async def create_product(platform: Platform, market: Market, data: ProductCreate) -> Product:

@@ -21,9 +21,9 @@ from asoud.discounts.schemas import DiscountCreate, DiscountOut, DiscountPatch
 from asoud.identity.models import User
 from asoud.identity.phone import normalise_phone
 from asoud.markets.models import Market
-from asoud.platform.errors import Conflict, InvalidInput
+from asoud.platform.errors import Conflict, field_error
 from asoud.platform.i18n import translate_field_error
-from asoud.platform.money import quantize
+from asoud.platform.money import check_amount_precision, quantize
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 CODE_LENGTH = 8
@@ -63,25 +63,18 @@ async def create_discount(market: Market, data: DiscountCreate) -> Discount:
         try:
             user, _ = await User.get_or_create(phone=normalise_phone(phone))
         except ValueError:
-            error = {
-                "field": f"body.allowed_phones.{index}",
-                "code": "invalid_phone",
-                "message": translate_field_error("invalid_phone"),
-            }
-            raise InvalidInput(extra={"errors": [error]}) from None
+            raise field_error(f"body.allowed_phones.{index}", "invalid_phone") from None
         allowed.append(str(user.id))
     if data.product_id is not None:
         from asoud.catalog.models import Product
 
         if not await Product.exists(id=data.product_id, market_id=market.id):
-            error = {
-                "field": "body.product_id",
-                "code": "invalid",
-                "message": translate_field_error("invalid"),
-            }
-            raise InvalidInput(extra={"errors": [error]})
+            raise field_error("body.product_id", "invalid")
     if data.kind is DiscountKind.fixed:
-        quantize(data.value, market.currency)
+        try:
+            check_amount_precision(data.value, market.currency)
+        except ValueError:
+            raise field_error("body.value", "too_many_decimals") from None
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     return await Discount.create(
         market_id=market.id,

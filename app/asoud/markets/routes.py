@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,7 +35,7 @@ from asoud.markets.schemas import (
 )
 from asoud.platform.errors import NotFound, uuid_or_404
 from asoud.platform.http import Api, Auth, Call
-from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
+from asoud.platform.pagination import newest_first
 
 api = Api()
 OWNER = frozenset({Access.owner})
@@ -81,15 +79,7 @@ async def list_markets(call: Call[Any, MarketListQuery]) -> MarketPage:
         qs = qs.filter(category_id=query.category_id)
     if query.q:
         qs = qs.filter(Q(name__icontains=query.q) | Q(slogan__icontains=query.q))
-    if query.cursor:
-        created_text, last_id = decode_cursor(query.cursor, 2)
-        created = cursor_value(created_text, datetime.fromisoformat)
-        last = cursor_value(last_id, uuid.UUID)
-        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last))
-    rows = await qs.order_by("-created_at", "-id").limit(query.limit + 1)
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    cursor = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
+    rows, cursor = await newest_first(qs, query.limit, query.cursor)
     return MarketPage(items=[services.public_view(m) for m in rows], next_cursor=cursor)
 
 

@@ -36,8 +36,7 @@ from asoud.markets.schemas import (
     MemberIn,
     RevisionOut,
 )
-from asoud.platform.errors import Conflict, DomainError, InvalidInput, NotFound
-from asoud.platform.i18n import translate_field_error
+from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
 from asoud.runtime import Platform
 from asoud.taxonomy.services import leaf_category
 
@@ -120,12 +119,7 @@ async def _apply(market: Market, changes: dict[str, Any]) -> None:
 
 def _require_reason(reason: str) -> None:
     if not reason.strip():
-        error = {
-            "field": "body.reason",
-            "code": "missing",
-            "message": translate_field_error("missing"),
-        }
-        raise InvalidInput(extra={"errors": [error]})
+        raise field_error("body.reason", "missing")
 
 
 async def _transition(
@@ -257,12 +251,7 @@ async def add_member(market: Market, data: MemberIn) -> MarketMember:
     try:
         phone = normalise_phone(data.phone)
     except ValueError:
-        error = {
-            "field": "body.phone",
-            "code": "invalid_phone",
-            "message": translate_field_error("invalid_phone"),
-        }
-        raise InvalidInput(extra={"errors": [error]}) from None
+        raise field_error("body.phone", "invalid_phone") from None
     user, _ = await User.get_or_create(phone=phone)
     if user.id == market.owner_id:
         raise Conflict("member_exists")

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
-
-from tortoise.expressions import Q
 
 from asoud.markets.access import READ, WRITE, market_for
 from asoud.orders import cart as carts
@@ -26,7 +22,7 @@ from asoud.orders.schemas import (
 from asoud.platform.errors import NotFound, uuid_or_404
 from asoud.platform.http import Api, Auth, Call
 from asoud.platform.i18n import current_language
-from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
+from asoud.platform.pagination import newest_first
 
 api = Api()
 
@@ -117,15 +113,7 @@ async def checkout(call: Call[CheckoutIn, Any]) -> OrderOut:
 async def _page(qs: Any, query: OrderListQuery) -> OrderPage:
     if query.status is not None:
         qs = qs.filter(status=query.status)
-    if query.cursor:
-        created_text, last_id = decode_cursor(query.cursor, 2)
-        created = cursor_value(created_text, datetime.fromisoformat)
-        last = cursor_value(last_id, uuid.UUID)
-        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last))
-    rows = await qs.order_by("-created_at", "-id").limit(query.limit + 1)
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    cursor = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
+    rows, cursor = await newest_first(qs, query.limit, query.cursor)
     return OrderPage(items=await services.views(rows), next_cursor=cursor)
 
 

@@ -82,6 +82,15 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
 
 
+def field_error(field: str, code: str) -> InvalidInput:
+    """A 422 naming one field, e.g. ``field_error("body.phone", "invalid_phone")``."""
+    from asoud.platform.i18n import translate_field_error
+
+    return InvalidInput(
+        extra={"errors": [{"field": field, "code": code, "message": translate_field_error(code)}]}
+    )
+
+
 def uuid_or_404(value: object) -> uuid.UUID:
     """A path id that is not even a UUID names nothing: 404, like an unknown one."""
     try:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
-from asoud.platform.errors import InvalidInput
-from asoud.platform.i18n import translate_field_error
+from asoud.platform.errors import InvalidInput, field_error
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
@@ -33,12 +38,7 @@ def encode_cursor(values: list[Any]) -> str:
 
 
 def _invalid_cursor() -> InvalidInput:
-    error = {
-        "field": "query.cursor",
-        "code": "invalid_cursor",
-        "message": translate_field_error("invalid_cursor"),
-    }
-    return InvalidInput(extra={"errors": [error]})
+    return field_error("query.cursor", "invalid_cursor")
 
 
 def cursor_value(value: Any, parse: Callable[[Any], T]) -> T:
@@ -58,3 +58,20 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != length:
         raise _invalid_cursor()
     return values
+
+
+async def newest_first(
+    qs: QuerySet[M], limit: int, cursor: str | None
+) -> tuple[list[M], str | None]:
+    """One keyset page ordered by (created_at, id) descending, and the cursor of the next."""
+    if cursor:
+        created_text, id_text = decode_cursor(cursor, 2)
+        created = cursor_value(created_text, datetime.fromisoformat)
+        last_id = cursor_value(id_text, uuid.UUID)
+        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last_id))
+    rows = await qs.order_by("-created_at", "-id").limit(limit + 1)
+    if len(rows) <= limit:
+        return list(rows), None
+    rows = rows[:limit]
+    last = rows[-1]
+    return list(rows), encode_cursor([last.created_at.isoformat(), str(last.pk)])  # type: ignore[attr-defined]

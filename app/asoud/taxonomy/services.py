@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from asoud.platform.errors import InvalidInput
-from asoud.platform.i18n import DEFAULT_LANGUAGE, translate_field_error
+from asoud.platform.errors import field_error
+from asoud.platform.i18n import DEFAULT_LANGUAGE
 from asoud.platform.money import money
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
@@ -63,7 +63,6 @@ async def leaf_category(category_id: int, field: str = "body.category_id") -> Ca
     elif category.level != LEAF_LEVEL:
         code = "not_a_leaf_category"
     if code is not None:
-        error = {"field": field, "code": code, "message": translate_field_error(code)}
-        raise InvalidInput(extra={"errors": [error]})
+        raise field_error(field, code)
     assert category is not None
     return category
