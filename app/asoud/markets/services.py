@@ -304,7 +304,15 @@ async def accept_invite(user: User, token: str) -> Market:
 
 
 async def markets_of(user: User) -> list[tuple[Market, str]]:
-    """Markets the user can act on, with the access they hold (for /me)."""
-    markets = await Market.filter(Q(owner_id=user.id) | Q(members__user_id=user.id)).distinct()
-    roles = {m.market_id: m.role.value for m in await MarketMember.filter(user_id=user.id)}
-    return [(m, "owner" if m.owner_id == user.id else roles.get(m.id, "viewer")) for m in markets]
+    """Markets the user can act on, with the access they hold (for /me): one query."""
+    rows = await Market.filter(Q(owner_id=user.id) | Q(members__user_id=user.id)).values(
+        "id", "business_id", "owner_id", "created_at", "members__user_id", "members__role"
+    )
+    access: dict[Any, tuple[Market, str]] = {}
+    for row in sorted(rows, key=lambda r: r["created_at"]):
+        market = Market(id=row["id"], business_id=row["business_id"])
+        if row["owner_id"] == user.id:
+            access[row["id"]] = (market, "owner")
+        elif row["members__user_id"] == user.id and row["id"] not in access:
+            access[row["id"]] = (market, str(row["members__role"]))
+    return list(access.values())
