@@ -32,6 +32,7 @@ from asoud.platform.openapi import docs_routes
 from asoud.platform.settings import Settings, load_settings
 from asoud.runtime import Platform
 from asoud.taxonomy import routes as taxonomy_routes
+from asoud.wallet import routes as wallet_routes
 
 # Every domain's endpoint registry, in the order they appear in the documentation.
 DOMAIN_APIS: list[Api] = [
@@ -42,6 +43,7 @@ DOMAIN_APIS: list[Api] = [
     catalog_routes.api,
     order_routes.api,
     discount_routes.api,
+    wallet_routes.api,
 ]
 
 

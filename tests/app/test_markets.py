@@ -277,7 +277,9 @@ async def test_colleagues_get_the_access_of_their_role(
     assert (
         await client.get(f"/api/v1/markets/{mid}", headers=stranger.headers)
     ).status_code == 404  # a draft
-    me_response, me_queries = await queries_of(client, "/api/v1/me", "/api/v1/me", headers=editor.headers)
+    me_response, me_queries = await queries_of(
+        client, "/api/v1/me", "/api/v1/me", headers=editor.headers
+    )
     assert me_queries == 2  # the session check and the markets with their roles
     me = me_response.json()
     assert me["markets"] == [{"market_id": mid, "business_id": "team-shop", "access": "editor"}]

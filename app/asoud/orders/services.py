@@ -188,6 +188,35 @@ async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> 
     return order
 
 
+async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Order:
+    """Pay an online order from the buyer's wallet: stock taken, discount used, money moved."""
+    from asoud.wallet.services import charge_for_order
+
+    async with in_transaction():
+        order = await Order.filter(id=order_id, user_id=user.id).select_for_update().first()
+        if order is None:
+            raise NotFound()
+        next_state(order, "start_payment")
+        if order.payment_method is not PaymentMethod.online:
+            raise Conflict(
+                "transition_not_allowed",
+                entity="order",
+                current=order.status.value,
+                action="paid online",
+                extra={"status": order.status.value},
+            )
+        lines = await OrderLine.filter(order_id=order.id).order_by("id")
+        await stock.take(order, lines)
+        await discounts.consume(order.id)
+        await charge_for_order(user.id, order.total, order.currency, order.id)
+        order.status = OrderStatus.paid
+        await order.save()
+    await catalog_cache.invalidate(
+        platform, [str(order.market_id)], [str(line.product_id) for line in lines]
+    )
+    return order
+
+
 async def cancel_by_customer(platform: Platform, user: User, order_id: Any) -> Order:
     return await _act(platform, order_id, "cancel", user_id=user.id)
 

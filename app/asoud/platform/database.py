@@ -29,6 +29,7 @@ MODEL_MODULES: list[str] = [
     "asoud.catalog.models",
     "asoud.orders.models",
     "asoud.discounts.models",
+    "asoud.wallet.models",
 ]
 MIGRATIONS_MODULE = "asoud.migrations"
 # pg_advisory_lock key shared by every `asoud migrate` against the same database ("asoudmig").

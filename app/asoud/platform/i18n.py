@@ -367,6 +367,24 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
             "Bu Idempotency-Key ile ilk istek hâlâ işleniyor. Birazdan tekrar deneyin.",
         ),
     },
+    "insufficient_funds": {
+        "en": ("Insufficient balance", "Your {currency} balance is not enough for this payment."),
+        "fa": ("موجودی کافی نیست", "موجودی {currency} شما برای این پرداخت کافی نیست."),
+        "ar": ("الرصيد غير كافٍ", "رصيدك بعملة {currency} لا يكفي لهذه العملية."),
+        "tr": ("Yetersiz bakiye", "{currency} bakiyeniz bu ödeme için yeterli değil."),
+    },
+    "recipient_not_found": {
+        "en": ("Unknown recipient", "No ASOUD account uses this mobile number."),
+        "fa": ("گیرنده ناشناس", "هیچ حساب آسودی با این شماره موبایل وجود ندارد."),
+        "ar": ("مستلم غير معروف", "لا يوجد حساب آسود بهذا الرقم."),
+        "tr": ("Bilinmeyen alıcı", "Bu cep numarasını kullanan bir ASOUD hesabı yok."),
+    },
+    "currency_mismatch": {
+        "en": ("Wrong currency", "This payment must be made in {currency}."),
+        "fa": ("ارز نادرست", "این پرداخت باید به {currency} انجام شود."),
+        "ar": ("عملة خاطئة", "يجب أن تتم هذه العملية بعملة {currency}."),
+        "tr": ("Yanlış para birimi", "Bu ödeme {currency} ile yapılmalıdır."),
+    },
 }
 
 # Field-level validation messages by pydantic error type.
@@ -550,6 +568,18 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "fa": "کد برای این سبد کاربرد ندارد",
         "ar": "الرمز لا ينطبق على هذه السلة",
         "tr": "kod bu sepete uygulanamaz",
+    },
+    "self_transfer": {
+        "en": "You cannot send money to yourself.",
+        "fa": "نمی‌توانید به خودتان پول بفرستید.",
+        "ar": "لا يمكنك إرسال المال إلى نفسك.",
+        "tr": "Kendinize para gönderemezsiniz.",
+    },
+    "unsupported_currency": {
+        "en": "This currency is not supported.",
+        "fa": "این ارز پشتیبانی نمی‌شود.",
+        "ar": "هذه العملة غير مدعومة.",
+        "tr": "Bu para birimi desteklenmiyor.",
     },
     "invalid": {
         "en": "Invalid value.",

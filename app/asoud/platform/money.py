@@ -38,6 +38,33 @@ Amount = Annotated[
 ]
 
 
+def _parse_signed(value: object) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError("amount_as_string")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("invalid_amount") from None
+    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+        raise ValueError("invalid_amount")
+    return amount
+
+
+SignedAmount = Annotated[
+    Decimal,
+    BeforeValidator(_parse_signed),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    Field(json_schema_extra={"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}),
+]
+
+
+class SignedMoney(BaseModel):
+    """A movement: positive is money in, negative money out."""
+
+    amount: SignedAmount = Field(examples=["-125000"])
+    currency: str = Field(examples=["IRT"], min_length=3, max_length=3)
+
+
 class Money(BaseModel):
     amount: Amount = Field(examples=["125000"])
     currency: str = Field(examples=["IRT"], min_length=3, max_length=3)
