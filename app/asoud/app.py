@@ -18,6 +18,7 @@ from asoud.identity import auth
 from asoud.identity import routes as identity_routes
 from asoud.markets import routes as market_routes
 from asoud.orders import routes as order_routes
+from asoud.payments import routes as payment_routes
 from asoud.platform import health
 from asoud.platform.errors import (
     DomainError,
@@ -44,6 +45,7 @@ DOMAIN_APIS: list[Api] = [
     order_routes.api,
     discount_routes.api,
     wallet_routes.api,
+    payment_routes.api,
 ]
 
 

@@ -11,6 +11,7 @@ TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus]] = {
     "start_payment": (frozenset({S.pending}), S.processing),
     "payment_succeeded": (frozenset({S.processing}), S.paid),
     "payment_failed": (frozenset({S.processing}), S.failed),
+    "payment_not_started": (frozenset({S.processing}), S.pending),  # gateway unreachable
     "accept_cash": (frozenset({S.pending}), S.completed),
     "reject": (frozenset({S.pending}), S.rejected),
     "cancel": (frozenset({S.pending}), S.cancelled),

@@ -30,6 +30,7 @@ MODEL_MODULES: list[str] = [
     "asoud.orders.models",
     "asoud.discounts.models",
     "asoud.wallet.models",
+    "asoud.payments.models",
 ]
 MIGRATIONS_MODULE = "asoud.migrations"
 # pg_advisory_lock key shared by every `asoud migrate` against the same database ("asoudmig").

@@ -385,6 +385,27 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("عملة خاطئة", "يجب أن تتم هذه العملية بعملة {currency}."),
         "tr": ("Yanlış para birimi", "Bu ödeme {currency} ile yapılmalıdır."),
     },
+    "payment_gateway_unavailable": {
+        "en": (
+            "Payment gateway unavailable",
+            "The payment gateway did not answer. Nothing was charged; try again shortly.",
+        ),
+        "fa": (
+            "درگاه پرداخت در دسترس نیست",
+            "درگاه پرداخت پاسخ نداد. مبلغی کسر نشد؛ کمی بعد دوباره تلاش کنید.",
+        ),
+        "ar": ("بوابة الدفع غير متاحة", "لم تستجب بوابة الدفع. لم يُخصم أي مبلغ؛ حاول بعد قليل."),
+        "tr": (
+            "Ödeme ağ geçidi kullanılamıyor",
+            "Ödeme ağ geçidi yanıt vermedi. Ücret alınmadı; birazdan tekrar deneyin.",
+        ),
+    },
+    "already_paid": {
+        "en": ("Already paid", "This has been paid already."),
+        "fa": ("قبلاً پرداخت شده", "این مورد پیش‌تر پرداخت شده است."),
+        "ar": ("مدفوع مسبقًا", "تم دفع هذا من قبل."),
+        "tr": ("Zaten ödendi", "Bu zaten ödendi."),
+    },
 }
 
 # Field-level validation messages by pydantic error type.
@@ -580,6 +601,12 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "fa": "این ارز پشتیبانی نمی‌شود.",
         "ar": "هذه العملة غير مدعومة.",
         "tr": "Bu para birimi desteklenmiyor.",
+    },
+    "unknown_gateway": {
+        "en": "This payment gateway is not available.",
+        "fa": "این درگاه پرداخت در دسترس نیست.",
+        "ar": "بوابة الدفع هذه غير متاحة.",
+        "tr": "Bu ödeme ağ geçidi kullanılamıyor.",
     },
     "invalid": {
         "en": "Invalid value.",

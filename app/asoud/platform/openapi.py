@@ -61,8 +61,13 @@ def build_openapi(api: Api, *, title: str, version: str) -> dict[str, Any]:
     ]
     _, schemas = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
+    seen_ids: set[str] = set()
     for ep in api.endpoints:
-        paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep)
+        operation = _operation(ep)
+        if operation["operationId"] in seen_ids:  # one handler serving two methods
+            operation["operationId"] += "_" + ep.method.lower()
+        seen_ids.add(operation["operationId"])
+        paths.setdefault(ep.path, {})[ep.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {

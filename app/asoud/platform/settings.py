@@ -80,6 +80,15 @@ class Settings(BaseModel):
     stock_hold_online_seconds: int = Field(default=900, ge=60, le=86_400)
     stock_hold_cash_seconds: int = Field(default=172_800, ge=300, le=30 * 86_400)
 
+    # Payments
+    payment_gateways: tuple[str, ...] = ("zarinpal",)
+    payment_return_url: str = "http://127.0.0.1:8000/payment-result"
+    payment_reconcile_after_seconds: int = Field(default=1800, ge=60)
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    zarinpal_api_url: str = "https://payment.zarinpal.com"
+    zarinpal_startpay_url: str = "https://payment.zarinpal.com/pg/StartPay/"
+    zarinpal_merchant_id: str = Field(default="", repr=False)
+
     # Rate limits, "<count>/<second|minute|hour|day>"
     rate_limit_enabled: bool = True
     rate_limit_anonymous: str = "100/hour"
@@ -88,7 +97,7 @@ class Settings(BaseModel):
     rate_limit_login_phone: str = "5/minute"
     rate_limit_login_ip: str = "20/minute"
 
-    @field_validator("cors_allow_origins", mode="before")
+    @field_validator("cors_allow_origins", "payment_gateways", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):

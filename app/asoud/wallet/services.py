@@ -128,6 +128,22 @@ async def charge_for_order(
     return transaction
 
 
+async def receive_for_order(
+    amount: Decimal, currency: str, order_id: uuid.UUID, reference: str
+) -> Transaction:
+    """Inside the caller's transaction: a gateway collected an order's total (into settlement)."""
+    outside = await ledger.account_of(None, AccountKind.external, currency)
+    settlement = await ledger.account_of(None, AccountKind.settlement, currency)
+    transaction, _ = await ledger.post(
+        TransactionKind.order_payment,
+        currency,
+        [(outside, -amount), (settlement, amount)],
+        f"order:{order_id}",
+        reference=reference,
+    )
+    return transaction
+
+
 async def refund_to_wallet(
     user_id: uuid.UUID, amount: Decimal, currency: str, refund_key: str
 ) -> Transaction:

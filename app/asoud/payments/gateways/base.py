@@ -1,0 +1,54 @@
+"""What every payment gateway adapter offers, in the platform's own terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+
+class GatewayError(Exception):
+    """The gateway could not be reached or answered nonsense: the outcome is unknown."""
+
+
+class Outcome(StrEnum):
+    paid = "paid"
+    failed = "failed"
+    unknown = "unknown"  # keep the session open; reconciliation asks again later
+
+
+@dataclass(frozen=True)
+class Started:
+    authority: str  # the gateway's id for this payment
+    redirect_url: str  # where the buyer goes to pay
+
+
+@dataclass(frozen=True)
+class Verification:
+    outcome: Outcome
+    reference: str = ""  # e.g. Zarinpal ref_id, Stripe charge id
+    amount: Decimal | None = None  # what the gateway says it collected
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    session_id: str
+    amount: Decimal
+    currency: str
+    description: str
+    callback_url: str
+    mobile: str
+
+
+class Gateway(Protocol):
+    name: str
+
+    async def start(self, request: PaymentRequest) -> Started: ...
+
+    async def verify(self, authority: str, amount: Decimal, currency: str) -> Verification: ...
+
+    async def refund(
+        self, authority: str, reference: str, amount: Decimal, currency: str
+    ) -> str: ...

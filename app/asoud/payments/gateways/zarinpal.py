@@ -1,0 +1,102 @@
+"""Zarinpal v4: request → StartPay redirect → GET callback → verify (100 paid, 101 already)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from asoud.payments.gateways.base import (
+    GatewayError,
+    Outcome,
+    PaymentRequest,
+    Started,
+    Verification,
+)
+
+PAID_CODES = (100, 101)  # 101: verified before, which is the same success
+
+
+@dataclass
+class Zarinpal:
+    http: httpx.AsyncClient
+    api_url: str
+    startpay_url: str
+    merchant_id: str
+    name: str = "zarinpal"
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self.http.post(
+                self.api_url.rstrip("/") + path, json=body, headers={"Accept": "application/json"}
+            )
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise GatewayError(f"zarinpal unreachable: {type(exc).__name__}") from None
+        if not isinstance(document, dict):
+            raise GatewayError("zarinpal answered nonsense")
+        return document
+
+    @staticmethod
+    def _code(document: dict[str, Any]) -> int | None:
+        data = document.get("data")
+        if isinstance(data, dict) and "code" in data:
+            return int(data["code"])
+        errors = document.get("errors")
+        if isinstance(errors, dict) and "code" in errors:
+            return int(errors["code"])
+        return None
+
+    async def start(self, request: PaymentRequest) -> Started:
+        document = await self._post(
+            "/pg/v4/payment/request.json",
+            {
+                "merchant_id": self.merchant_id,
+                "amount": int(request.amount),
+                "currency": request.currency,
+                "description": request.description,
+                "callback_url": request.callback_url,
+                "metadata": {"mobile": request.mobile, "order_id": request.session_id},
+            },
+        )
+        data = document.get("data") or {}
+        if self._code(document) != 100 or not isinstance(data, dict) or not data.get("authority"):
+            raise GatewayError(f"zarinpal refused the request: code {self._code(document)}")
+        authority = str(data["authority"])
+        return Started(authority=authority, redirect_url=self.startpay_url + authority)
+
+    async def verify(self, authority: str, amount: Decimal, currency: str) -> Verification:
+        document = await self._post(
+            "/pg/v4/payment/verify.json",
+            {
+                "merchant_id": self.merchant_id,
+                "authority": authority,
+                "amount": int(amount),
+            },
+        )
+        code = self._code(document)
+        if code in PAID_CODES:
+            data = document.get("data") or {}
+            reference = str(data.get("ref_id") or "")
+            if not reference:  # paid but unconfirmable: ask again later, never guess
+                return Verification(Outcome.unknown, reason="paid without ref_id")
+            return Verification(Outcome.paid, reference=reference, amount=amount)
+        if code is None:
+            return Verification(Outcome.unknown, reason="no code in answer")
+        return Verification(Outcome.failed, reason=f"zarinpal code {code}")
+
+    async def refund(self, authority: str, reference: str, amount: Decimal, currency: str) -> str:
+        document = await self._post(
+            "/pg/v4/payment/refund.json",
+            {
+                "merchant_id": self.merchant_id,
+                "authority": authority,
+                "amount": int(amount),
+            },
+        )
+        data = document.get("data") or {}
+        if self._code(document) != 100 or not isinstance(data, dict):
+            raise GatewayError(f"zarinpal refused the refund: code {self._code(document)}")
+        return str(data.get("refund_id") or data.get("ref_id") or "")

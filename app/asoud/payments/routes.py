@@ -1,0 +1,104 @@
+"""HTTP routes of payments: start, status, and the gateways' callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.responses import RedirectResponse, Response
+
+from asoud.payments import services
+from asoud.payments.models import PaymentSession, Target
+from asoud.payments.schemas import PaymentIn, PaymentOut, TopupIn
+from asoud.platform.errors import NotFound, uuid_or_404
+from asoud.platform.http import Api, Auth, Call
+
+api = Api()
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/payments",
+    summary="Start paying (order, top-up, subscription)",
+    tags=["payments"],
+    auth=Auth.user,
+    body=PaymentIn,
+    responses={201: PaymentOut},
+    errors=[404, 409, 503],
+    idempotent=True,
+)
+async def start_payment(call: Call[PaymentIn, Any]) -> PaymentOut:
+    """Opens a session and answers the gateway's `redirect_url`. One open session per target:
+    asking again returns the same one. For an order the stock stays held while the buyer pays."""
+    body = call.body
+    session = await services.start(
+        call.platform, call.principal.user, body.target, body.target_id, body.gateway, body.amount
+    )
+    return services.view(session)
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/wallet/topups",
+    summary="Add money to my wallet",
+    tags=["wallet"],
+    auth=Auth.user,
+    body=TopupIn,
+    responses={201: PaymentOut},
+    errors=[409, 503],
+    idempotent=True,
+)
+async def start_topup(call: Call[TopupIn, Any]) -> PaymentOut:
+    session = await services.start(
+        call.platform,
+        call.principal.user,
+        Target.wallet_topup,
+        None,
+        call.body.gateway,
+        call.body.amount,
+    )
+    return services.view(session)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/payments/{payment_id}",
+    summary="A payment's status",
+    tags=["payments"],
+    auth=Auth.user,
+    responses={200: PaymentOut},
+    errors=[404],
+)
+async def get_payment(call: Call[Any, Any]) -> PaymentOut:
+    session = await PaymentSession.get_or_none(
+        id=uuid_or_404(call.path["payment_id"]), user_id=call.principal.user.id
+    )
+    if session is None:
+        raise NotFound()
+    return services.view(session)
+
+
+async def _zarinpal_return(call: Call[Any, Any]) -> Response:
+    """Zarinpal sends the buyer back with ?Authority=…&Status=OK|NOK."""
+    params = call.request.query_params
+    authority = params.get("Authority", "")
+    if not authority or len(authority) > 100:
+        raise NotFound()
+    session = await services.settle(
+        call.platform, "zarinpal", authority, cancelled=params.get("Status") != "OK"
+    )
+    target = call.platform.settings.payment_return_url
+    query = urlencode({"payment_id": str(session.id), "status": session.status.value})
+    return RedirectResponse(f"{target}?{query}", status_code=303)
+
+
+for _method in ("GET", "POST"):
+    api.endpoint(
+        _method,
+        "/api/v1/payments/callback/zarinpal",
+        summary="Zarinpal return",
+        tags=["payments"],
+        responses={303: None},
+        errors=[404],
+        rate_limited=False,
+    )(_zarinpal_return)

@@ -1,0 +1,40 @@
+"""Request and response bodies of the payments API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from asoud.payments.models import SessionStatus, Target
+from asoud.platform.money import Money
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    target: Target
+    target_id: UUID | None = Field(default=None, description="order or market id; none for top-ups")
+    gateway: str = Field(default="zarinpal", max_length=16)
+    amount: Money | None = Field(default=None, description="top-ups only: how much to add")
+
+
+class TopupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money
+    gateway: str = Field(default="zarinpal", max_length=16)
+
+
+class PaymentOut(BaseModel):
+    id: UUID
+    target: Target
+    target_id: str
+    gateway: str
+    amount: Money
+    status: SessionStatus
+    redirect_url: str
+    failure_reason: str
+    created_at: datetime
+    settled_at: datetime | None
