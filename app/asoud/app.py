@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from asoud import __version__
+from asoud.background import routes as background_routes
 from asoud.catalog import routes as catalog_routes
 from asoud.discounts import routes as discount_routes
 from asoud.identity import auth
@@ -46,6 +47,7 @@ DOMAIN_APIS: list[Api] = [
     discount_routes.api,
     wallet_routes.api,
     payment_routes.api,
+    background_routes.api,
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -297,6 +298,41 @@ def quickstart(
         access_log=False,
         server_header=False,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="tasks run at once")] = None,
+) -> None:
+    """Run background tasks from the Redis stream (acknowledged after they finish)."""
+    from taskiq.acks import AcknowledgeType
+    from taskiq.cli.worker.args import WorkerArgs
+    from taskiq.cli.worker.run import run_worker
+
+    settings = _settings()
+    args = WorkerArgs(
+        broker="asoud.background.worker:broker",
+        modules=[],
+        workers=1,
+        max_async_tasks=concurrency or settings.task_max_concurrency,
+        ack_type=AcknowledgeType.WHEN_EXECUTED,
+        shutdown_timeout=30,
+        configure_logging=False,
+    )
+    sys.exit(run_worker(args) or 0)
+
+
+@app.command()
+def scheduler() -> None:
+    """Enqueue the periodic tasks on time. Run exactly one."""
+    from taskiq.cli.scheduler.args import SchedulerArgs
+    from taskiq.cli.scheduler.run import run_scheduler
+
+    _settings()
+    args = SchedulerArgs(
+        scheduler="asoud.background.worker:scheduler", modules=[], configure_logging=False
+    )
+    sys.exit(asyncio.run(run_scheduler(args)) or 0)
 
 
 def main() -> None:

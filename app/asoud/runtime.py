@@ -7,8 +7,10 @@ from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
+from taskiq import AsyncBroker
 from tortoise.context import TortoiseContext
 
+from asoud.background.broker import create_broker
 from asoud.notifications.sms import SmsRouter, build_sms_router
 from asoud.platform import database
 from asoud.platform.cache import Cache
@@ -51,6 +53,7 @@ class Platform:
     keyring: KeyringSource
     http: httpx.AsyncClient
     sms: SmsRouter
+    tasks: AsyncBroker
     _orm: TortoiseContext | None = None
 
     @classmethod
@@ -79,12 +82,20 @@ class Platform:
             keyring=keyring,
             http=http,
             sms=build_sms_router(settings, http, redis, keys),
+            tasks=create_broker(settings),
         )
 
     async def start(self) -> None:
         self._orm = await database.init_database(self.settings)
+        await self.tasks.startup()
+        if self.settings.uses_embedded_redis:
+            # The quick start runs tasks inside the API process, with its resources.
+            from asoud.background import context
+
+            context.set_platform(self)
 
     async def close(self) -> None:
+        await self.tasks.shutdown()
         await self.http.aclose()
         await self.redis.aclose()
         if self._orm is not None:

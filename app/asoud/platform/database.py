@@ -31,6 +31,7 @@ MODEL_MODULES: list[str] = [
     "asoud.discounts.models",
     "asoud.wallet.models",
     "asoud.payments.models",
+    "asoud.background.models",
 ]
 MIGRATIONS_MODULE = "asoud.migrations"
 # pg_advisory_lock key shared by every `asoud migrate` against the same database ("asoudmig").

@@ -80,6 +80,15 @@ class Settings(BaseModel):
     stock_hold_online_seconds: int = Field(default=900, ge=60, le=86_400)
     stock_hold_cash_seconds: int = Field(default=172_800, ge=300, le=30 * 86_400)
 
+    # Background work (taskiq on a Redis stream)
+    task_redelivery_after_ms: int = Field(
+        default=600_000,
+        ge=500,
+        description="a task unacknowledged this long is given to another worker",
+    )
+    task_retry_base_seconds: float = Field(default=5.0, ge=0.0, le=600)
+    task_max_concurrency: int = Field(default=50, ge=1, le=1000)
+
     # Payments
     payment_gateways: tuple[str, ...] = ("zarinpal",)
     payment_return_url: str = "http://127.0.0.1:8000/payment-result"

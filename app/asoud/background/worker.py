@@ -1,0 +1,35 @@
+"""Entry point of `asoud worker` and `asoud scheduler` (taskiq loads `broker` and `scheduler`).
+
+Importing this module reads the configuration from the environment, imports every domain's
+``tasks`` module and builds the broker.
+"""
+
+from __future__ import annotations
+
+from taskiq import TaskiqEvents, TaskiqScheduler, TaskiqState
+from taskiq.schedule_sources import LabelScheduleSource
+
+from asoud.background import context
+from asoud.background.broker import create_broker
+from asoud.platform.logging import configure_logging
+from asoud.platform.settings import load_settings
+from asoud.runtime import Platform
+
+settings = load_settings()
+broker = create_broker(settings)
+scheduler = TaskiqScheduler(broker, [LabelScheduleSource(broker)])
+
+
+@broker.on_event(TaskiqEvents.WORKER_STARTUP)
+async def _start(state: TaskiqState) -> None:
+    configure_logging()
+    platform = Platform.create(settings)
+    await platform.start()
+    context.set_platform(platform)
+
+
+@broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
+async def _stop(state: TaskiqState) -> None:
+    platform = context.current_platform()
+    context.set_platform(None)
+    await platform.close()
