@@ -106,5 +106,149 @@ class FakeZarinpal:
                 Route("/pg/v4/payment/request.json", request, methods=["POST"]),
                 Route("/pg/StartPay/{authority}", start_pay, methods=["GET"]),
                 Route("/pg/v4/payment/verify.json", verify, methods=["POST"]),
+                _zarinpal_refund(self),
+            ]
+        )
+
+
+def _zarinpal_refund(fake: FakeZarinpal) -> Route:
+    async def refund(req: Request) -> Response:
+        body = await req.json()
+        payment = fake.payments.get(body.get("authority", ""))
+        if payment is None or not payment["verified"]:
+            return JSONResponse(
+                {"data": [], "errors": {"code": -11, "message": "Request not found"}}, 404
+            )
+        payment.setdefault("refunded", 0)
+        if payment["refunded"] + int(body["amount"]) > payment["amount"]:
+            return JSONResponse({"data": [], "errors": {"code": -9, "message": "amount"}}, 400)
+        payment["refunded"] += int(body["amount"])
+        return JSONResponse(
+            {"data": {"code": 100, "refund_id": secrets.randbelow(10**6)}, "errors": []}
+        )
+
+    return Route("/pg/v4/payment/refund.json", refund, methods=["POST"])
+
+
+@dataclass
+class FakeStripe:
+    """Stripe's PaymentIntents and Refunds APIs (form-encoded, bearer key, Idempotency-Key)."""
+
+    secret_key: str = "sk_test_asoud"
+    webhook_secret: str = "whsec_asoud"
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    idempotent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+
+    def confirm(self, intent_id: str, *, succeed: bool) -> None:
+        """What Stripe.js and the card network do in the buyer's browser."""
+        intent = self.intents[intent_id]
+        if succeed:
+            intent.update(
+                status="succeeded",
+                amount_received=intent["amount"],
+                latest_charge="ch_" + secrets.token_hex(8),
+            )
+        else:
+            intent.update(
+                status="requires_payment_method", last_payment_error={"code": "card_declined"}
+            )
+
+    def signed_event(
+        self,
+        event_type: str,
+        intent_id: str,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> tuple[bytes, str]:
+        import hashlib
+        import hmac
+        import json
+        import time
+
+        payload = json.dumps(
+            {
+                "id": "evt_" + secrets.token_hex(8),
+                "type": event_type,
+                "data": {"object": self.intents[intent_id]},
+            }
+        ).encode()
+        t = timestamp or int(time.time())
+        signature = hmac.new(
+            (secret or self.webhook_secret).encode(), f"{t}.".encode() + payload, hashlib.sha256
+        ).hexdigest()
+        return payload, f"t={t},v1={signature}"
+
+    def app(self) -> Starlette:
+        from urllib.parse import parse_qs
+
+        def unauthorised(req: Request) -> bool:
+            return req.headers.get("authorization") != f"Bearer {self.secret_key}"
+
+        async def create_intent(req: Request) -> Response:
+            if unauthorised(req):
+                return JSONResponse(
+                    {"error": {"type": "invalid_request_error", "code": "api_key_invalid"}}, 401
+                )
+            key = req.headers.get("idempotency-key")
+            if key and key in self.idempotent:
+                return JSONResponse(self.idempotent[key])
+            form = {k: v[0] for k, v in parse_qs((await req.body()).decode()).items()}
+            intent_id = "pi_" + secrets.token_hex(12)
+            intent = {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": int(form["amount"]),
+                "currency": form["currency"],
+                "status": "requires_payment_method",
+                "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+                "amount_received": 0,
+                "metadata": {"session_id": form.get("metadata[session_id]")},
+            }
+            self.intents[intent_id] = intent
+            if key:
+                self.idempotent[key] = intent
+            return JSONResponse(intent)
+
+        async def get_intent(req: Request) -> Response:
+            if unauthorised(req):
+                return JSONResponse({"error": {"type": "invalid_request_error"}}, 401)
+            intent = self.intents.get(req.path_params["intent_id"])
+            if intent is None:
+                return JSONResponse(
+                    {"error": {"type": "invalid_request_error", "code": "resource_missing"}}, 404
+                )
+            return JSONResponse(intent)
+
+        async def create_refund(req: Request) -> Response:
+            if unauthorised(req):
+                return JSONResponse({"error": {"type": "invalid_request_error"}}, 401)
+            key = req.headers.get("idempotency-key")
+            if key and key in self.idempotent:
+                return JSONResponse(self.idempotent[key])
+            form = {k: v[0] for k, v in parse_qs((await req.body()).decode()).items()}
+            intent = self.intents[form["payment_intent"]]
+            already = sum(r["amount"] for r in self.refunds if r["payment_intent"] == intent["id"])
+            if already + int(form["amount"]) > intent["amount_received"]:
+                return JSONResponse(
+                    {"error": {"type": "invalid_request_error", "code": "amount_too_large"}}, 400
+                )
+            refund = {
+                "id": "re_" + secrets.token_hex(8),
+                "payment_intent": intent["id"],
+                "amount": int(form["amount"]),
+                "status": "succeeded",
+            }
+            self.refunds.append(refund)
+            if key:
+                self.idempotent[key] = refund
+            return JSONResponse(refund)
+
+        return Starlette(
+            routes=[
+                Route("/v1/payment_intents", create_intent, methods=["POST"]),
+                Route("/v1/payment_intents/{intent_id}", get_intent, methods=["GET"]),
+                Route("/v1/refunds", create_refund, methods=["POST"]),
             ]
         )

@@ -86,6 +86,7 @@ class Order(Model):
     currency = fields.CharField(max_length=3)
     subtotal = fields.DecimalField(max_digits=18, decimal_places=2)
     discount_amount = fields.DecimalField(max_digits=18, decimal_places=2, default=0)
+    refunded_amount = fields.DecimalField(max_digits=18, decimal_places=2, default=0)
     total = fields.DecimalField(max_digits=18, decimal_places=2)
     discount: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
         "asoud.Discount", related_name="orders", null=True, on_delete=fields.RESTRICT

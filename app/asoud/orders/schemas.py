@@ -67,6 +67,7 @@ class OrderOut(BaseModel):
     subtotal: Money
     discount: Money
     total: Money
+    refunded: Money
     discount_code: str | None
     lines: list[OrderLineOut]
     reserved_until: datetime | None

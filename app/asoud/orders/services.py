@@ -37,6 +37,7 @@ def view(order: Order, lines: list[OrderLine], discount_code: str | None) -> Ord
         subtotal=money(order.subtotal, currency),
         discount=money(order.discount_amount, currency),
         total=money(order.total, currency),
+        refunded=money(order.refunded_amount, currency),
         discount_code=discount_code,
         lines=[
             OrderLineOut(

@@ -44,6 +44,9 @@ class PaymentSession(Model):
     status = fields.CharEnumField(SessionStatus, max_length=16, default=SessionStatus.created)
     authority = fields.CharField(max_length=100, null=True, unique=True)
     redirect_url = fields.CharField(max_length=500, default="")
+    client_secret = fields.CharField(
+        max_length=200, default="", description="Stripe.js confirms with it"
+    )
     gateway_reference = fields.CharField(max_length=100, default="")
     failure_reason = fields.CharField(max_length=200, default="")
     refunded = fields.DecimalField(max_digits=18, decimal_places=2, default=0)

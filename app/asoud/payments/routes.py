@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from asoud.markets.access import WRITE, market_for
+from asoud.orders import services as order_services
+from asoud.orders.schemas import OrderOut
 from asoud.payments import services
+from asoud.payments.gateways.stripe import SignatureError, verify_signature
 from asoud.payments.models import PaymentSession, Target
-from asoud.payments.schemas import PaymentIn, PaymentOut, TopupIn
-from asoud.platform.errors import NotFound, uuid_or_404
+from asoud.payments.schemas import PaymentIn, PaymentOut, RefundIn, TopupIn
+from asoud.platform.errors import DomainError, NotFound, uuid_or_404
 from asoud.platform.http import Api, Auth, Call
 
 api = Api()
@@ -102,3 +108,56 @@ for _method in ("GET", "POST"):
         errors=[404],
         rate_limited=False,
     )(_zarinpal_return)
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/payments/webhooks/stripe",
+    summary="Stripe webhook",
+    tags=["payments"],
+    responses={200: None},
+    errors=[400],
+    rate_limited=False,
+)
+async def stripe_webhook(call: Call[Any, Any]) -> Response:
+    """Signed with the endpoint secret (Stripe-Signature, 300 s tolerance). The outcome is
+    always read back from Stripe's API, so a forged or stale event can change nothing."""
+    settings = call.platform.settings
+    payload = await call.request.body()
+    try:
+        verify_signature(
+            payload,
+            call.request.headers.get("stripe-signature", ""),
+            settings.stripe_webhook_secret,
+            settings.stripe_webhook_tolerance_seconds,
+        )
+        event = json.loads(payload)
+        intent_id = str(event["data"]["object"]["id"])
+        event_type = str(event["type"])
+    except (SignatureError, ValueError, KeyError, TypeError):
+        raise DomainError("webhook_signature_invalid", status=400) from None
+    if event_type.startswith("payment_intent."):
+        session = await PaymentSession.get_or_none(gateway="stripe", authority=intent_id)
+        if session is not None:
+            await services.settle(call.platform, "stripe", intent_id, cancelled=False)
+    return JSONResponse({"received": True})
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/markets/{market_id}/orders/{order_id}/refund",
+    summary="Refund an order (all or part)",
+    tags=["orders"],
+    auth=Auth.user,
+    body=RefundIn,
+    responses={200: OrderOut},
+    errors=[404, 409, 503],
+    idempotent=True,
+)
+async def refund_order(call: Call[RefundIn, Any]) -> OrderOut:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], WRITE)
+    key = call.request.headers.get("Idempotency-Key") or str(uuid.uuid4())
+    order = await services.refund_order(
+        call.platform, market.id, uuid_or_404(call.path["order_id"]), call.body.amount, key
+    )
+    return await order_services.order_view(order)

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from asoud.payments.models import SessionStatus, Target
-from asoud.platform.money import Money
+from asoud.platform.money import Amount, Money
 
 
 class PaymentIn(BaseModel):
@@ -35,6 +35,13 @@ class PaymentOut(BaseModel):
     amount: Money
     status: SessionStatus
     redirect_url: str
+    client_secret: str | None = Field(default=None, description="Stripe: confirm with Stripe.js")
     failure_reason: str
     created_at: datetime
     settled_at: datetime | None
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount | None = Field(default=None, description="omit to refund everything left")

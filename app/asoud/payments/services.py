@@ -26,6 +26,7 @@ from asoud.orders import stock
 from asoud.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.state import next_state
 from asoud.payments.gateways.base import Gateway, GatewayError, Outcome, PaymentRequest
+from asoud.payments.gateways.stripe import Stripe
 from asoud.payments.gateways.zarinpal import Zarinpal
 from asoud.payments.models import OPEN_STATUSES, PaymentSession, SessionStatus, Target
 from asoud.payments.schemas import PaymentOut
@@ -49,6 +50,8 @@ def gateway_for(platform: Platform, name: str) -> Gateway:
             settings.zarinpal_startpay_url,
             settings.zarinpal_merchant_id,
         )
+    if name == "stripe":
+        return Stripe(platform.http, settings.stripe_api_url, settings.stripe_secret_key)
     raise field_error("body.gateway", "unknown_gateway")
 
 
@@ -61,6 +64,7 @@ def view(session: PaymentSession) -> PaymentOut:
         amount=money(session.amount, session.currency),
         status=session.status,
         redirect_url=session.redirect_url,
+        client_secret=session.client_secret or None,
         failure_reason=session.failure_reason,
         created_at=session.created_at,
         settled_at=session.settled_at,
@@ -185,8 +189,11 @@ async def start(
         raise DomainError("payment_gateway_unavailable", status=503) from None
     session.authority = started.authority
     session.redirect_url = started.redirect_url
+    session.client_secret = started.client_secret
     session.status = SessionStatus.pending
-    await session.save(update_fields=["authority", "redirect_url", "status", "updated_at"])
+    await session.save(
+        update_fields=["authority", "redirect_url", "client_secret", "status", "updated_at"]
+    )
     return session
 
 
@@ -333,3 +340,49 @@ async def reconcile(platform: Platform, limit: int = 200) -> dict[str, int]:
         key = done.status.value if done.status.value in counts else "open"
         counts[key] += 1
     return counts
+
+
+REFUNDABLE = (OrderStatus.paid, OrderStatus.fulfilled, OrderStatus.completed)
+
+
+async def refund_order(
+    platform: Platform, market_id: Any, order_id: Any, amount: Decimal | None, refund_key: str
+) -> Order:
+    """Give (part of) an online or wallet payment back; the whole total makes it `refunded`."""
+    async with in_transaction():
+        order = await Order.filter(id=order_id, market_id=market_id).select_for_update().first()
+        if order is None:
+            raise NotFound()
+        if order.status not in REFUNDABLE or order.payment_method is not PaymentMethod.online:
+            raise Conflict(
+                "transition_not_allowed",
+                entity="order",
+                current=order.status.value,
+                action="refunded",
+                extra={"status": order.status.value},
+            )
+        remaining = order.total - order.refunded_amount
+        value = remaining if amount is None else amount
+        if value <= 0 or value > remaining:
+            raise field_error("body.amount", "invalid_amount")
+        session = await PaymentSession.get_or_none(
+            target=Target.order, target_id=str(order.id), status=SessionStatus.succeeded
+        )
+        if session is not None and session.authority:
+            gateway = gateway_for(platform, session.gateway)
+            try:
+                await gateway.refund(session.authority, refund_key, value, order.currency)
+            except GatewayError as exc:
+                log.warning("refund failed at the gateway: %s", exc)
+                raise DomainError("payment_gateway_unavailable", status=503) from None
+            session.refunded += value
+            await session.save(update_fields=["refunded", "updated_at"])
+        else:  # paid from the wallet: the money goes back there
+            await wallet.refund_to_wallet(
+                order.user_id, value, order.currency, f"{order.id}:{refund_key}"
+            )
+        order.refunded_amount += value
+        if order.refunded_amount == order.total:
+            order.status = next_state(order, "refund")
+        await order.save()
+    return order

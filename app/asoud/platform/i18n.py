@@ -406,6 +406,12 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("مدفوع مسبقًا", "تم دفع هذا من قبل."),
         "tr": ("Zaten ödendi", "Bu zaten ödendi."),
     },
+    "webhook_signature_invalid": {
+        "en": ("Bad signature", "The webhook signature is missing, wrong or too old."),
+        "fa": ("امضای نامعتبر", "امضای وب‌هوک وجود ندارد، نادرست یا قدیمی است."),
+        "ar": ("توقيع غير صالح", "توقيع الويب هوك مفقود أو خاطئ أو قديم."),
+        "tr": ("Geçersiz imza", "Webhook imzası eksik, yanlış veya çok eski."),
+    },
 }
 
 # Field-level validation messages by pydantic error type.

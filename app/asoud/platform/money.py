@@ -70,8 +70,8 @@ class Money(BaseModel):
     currency: str = Field(examples=["IRT"], min_length=3, max_length=3)
 
 
-def money(amount: Decimal, currency: str) -> Money:
-    return Money(amount=quantize(amount, currency), currency=currency)
+def money(amount: Decimal | int, currency: str) -> Money:
+    return Money(amount=quantize(Decimal(amount), currency), currency=currency)
 
 
 def check_amount_precision(amount: Decimal, currency: str) -> Decimal:

@@ -97,6 +97,10 @@ class Settings(BaseModel):
     zarinpal_api_url: str = "https://payment.zarinpal.com"
     zarinpal_startpay_url: str = "https://payment.zarinpal.com/pg/StartPay/"
     zarinpal_merchant_id: str = Field(default="", repr=False)
+    stripe_api_url: str = "https://api.stripe.com"
+    stripe_secret_key: str = Field(default="", repr=False)
+    stripe_webhook_secret: str = Field(default="", repr=False)
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
 
     # Rate limits, "<count>/<second|minute|hour|day>"
     rate_limit_enabled: bool = True

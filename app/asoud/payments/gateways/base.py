@@ -21,7 +21,8 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class Started:
     authority: str  # the gateway's id for this payment
-    redirect_url: str  # where the buyer goes to pay
+    redirect_url: str  # where the buyer goes to pay ("" when the client confirms itself)
+    client_secret: str = ""  # for gateways confirmed in the client (Stripe.js)
 
 
 @dataclass(frozen=True)
