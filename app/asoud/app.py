@@ -18,6 +18,7 @@ from asoud.discounts import routes as discount_routes
 from asoud.identity import auth
 from asoud.identity import routes as identity_routes
 from asoud.markets import routes as market_routes
+from asoud.notifications import routes as notification_routes
 from asoud.orders import routes as order_routes
 from asoud.payments import routes as payment_routes
 from asoud.platform import health
@@ -48,6 +49,7 @@ DOMAIN_APIS: list[Api] = [
     wallet_routes.api,
     payment_routes.api,
     background_routes.api,
+    notification_routes.api,
 ]
 
 

@@ -176,7 +176,12 @@ class ReliabilityMiddleware(TaskiqMiddleware):
 
 
 # Every module that declares tasks; imported before a broker is built so all are registered.
-TASK_MODULES = ("asoud.payments.tasks", "asoud.orders.tasks", "asoud.catalog.tasks")
+TASK_MODULES = (
+    "asoud.payments.tasks",
+    "asoud.orders.tasks",
+    "asoud.catalog.tasks",
+    "asoud.notifications.tasks",
+)
 
 
 def create_broker(settings: Settings) -> AsyncBroker:

@@ -32,6 +32,8 @@ class SmsProvider(Protocol):
 
     async def send_code(self, phone: str, code: str, language: str) -> None: ...
 
+    async def send_text(self, phone: str, text: str) -> None: ...
+
 
 def _local_iranian(phone: str) -> str:
     return "0" + phone[len(IRAN_PREFIX) :] if phone.startswith(IRAN_PREFIX) else phone
@@ -66,6 +68,13 @@ class OutboxProvider:
             # so a newcomer can log in without an SMS account.
             print(f"[asoud outbox] one-time code for {phone}: {code}", flush=True)
 
+    async def send_text(self, phone: str, text: str) -> None:
+        key = self.keys("sms-outbox")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, json.dumps({"to": phone, "text": text}))
+            pipe.ltrim(key, 0, OUTBOX_LENGTH - 1)
+            await pipe.execute()
+
     async def messages(self) -> list[dict[str, str]]:
         raw = await self.redis.lrange(self.keys("sms-outbox"), 0, -1)
         return [json.loads(item) for item in raw]
@@ -80,6 +89,7 @@ class SmsIrProvider:
     api_key: str
     template_id: int
     code_parameter: str = "Code"
+    line_number: str = ""
     name: str = "smsir"
 
     async def send_code(self, phone: str, code: str, language: str) -> None:
@@ -100,6 +110,24 @@ class SmsIrProvider:
             status = body.get("status") if isinstance(body, dict) else None
             raise SmsDeliveryError(f"sms.ir refused: http {response.status_code}, status {status}")
 
+    async def send_text(self, phone: str, text: str) -> None:
+        """sms.ir bulk send: POST /v1/send/bulk {lineNumber, messageText, mobiles}."""
+        try:
+            response = await self.http.post(
+                self.base_url.rstrip("/") + "/v1/send/bulk",
+                headers={"X-API-KEY": self.api_key, "Accept": "application/json"},
+                json={
+                    "lineNumber": self.line_number,
+                    "messageText": text,
+                    "mobiles": [_local_iranian(phone)],
+                },
+            )
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise SmsDeliveryError(f"sms.ir unreachable: {type(exc).__name__}") from None
+        if response.status_code != 200 or not isinstance(body, dict) or body.get("status") != 1:
+            raise SmsDeliveryError(f"sms.ir refused: http {response.status_code}")
+
 
 @dataclass
 class TwilioProvider:
@@ -113,8 +141,10 @@ class TwilioProvider:
     name: str = "twilio"
 
     async def send_code(self, phone: str, code: str, language: str) -> None:
+        await self.send_text(phone, CODE_TEXT.get(language, CODE_TEXT["en"]).format(code=code))
+
+    async def send_text(self, phone: str, text: str) -> None:
         url = f"{self.base_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        text = CODE_TEXT.get(language, CODE_TEXT["en"]).format(code=code)
         try:
             response = await self.http.post(
                 url,
@@ -146,6 +176,9 @@ class SmsRouter:
     async def send_code(self, phone: str, code: str, language: str) -> None:
         await self.provider_for(phone).send_code(phone, code, language)
 
+    async def send_text(self, phone: str, text: str) -> None:
+        await self.provider_for(phone).send_text(phone, text)
+
 
 def build_provider(
     name: str, settings: Settings, http: httpx.AsyncClient, redis: Redis, keys: KeySpace
@@ -159,6 +192,7 @@ def build_provider(
             settings.smsir_api_key,
             settings.smsir_template_id,
             settings.smsir_code_parameter,
+            settings.smsir_line_number,
         )
     if name == "twilio":
         return TwilioProvider(

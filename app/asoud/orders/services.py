@@ -18,12 +18,13 @@ from asoud.discounts.models import Discount
 from asoud.identity.models import User
 from asoud.markets.access import can_view_storefront
 from asoud.markets.models import Market, MarketStatus
+from asoud.notifications.services import event_data, notify_quietly
 from asoud.orders import stock
 from asoud.orders.models import Cart, CartItem, Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.schemas import CheckoutIn, OrderLineOut, OrderOut
 from asoud.orders.state import next_state
 from asoud.platform.errors import Conflict, NotFound
-from asoud.platform.money import money
+from asoud.platform.money import display, money
 from asoud.runtime import Platform
 
 
@@ -162,6 +163,14 @@ async def checkout(
     await catalog_cache.invalidate(
         platform, [str(market.id)], [str(line.product_id) for line in lines]
     )
+    await notify_quietly(
+        platform,
+        market.owner_id,
+        "order_placed",
+        event_data(order_id=order.id),
+        total=display(order.total, order.currency),
+        market=market.name,
+    )
     return order
 
 
@@ -186,7 +195,20 @@ async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> 
         [str(order.market_id)],
         [str(line.product_id) for line in lines],
     )
+    await notify_order_status(platform, order)
     return order
+
+
+async def notify_order_status(platform: Platform, order: Order) -> None:
+    market = await Market.get(id=order.market_id)
+    await notify_quietly(
+        platform,
+        order.user_id,
+        "order_status",
+        event_data(order_id=order.id),
+        market=market.name,
+        status=order.status.value,
+    )
 
 
 async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Order:
@@ -215,6 +237,7 @@ async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Orde
     await catalog_cache.invalidate(
         platform, [str(order.market_id)], [str(line.product_id) for line in lines]
     )
+    await notify_order_status(platform, order)
     return order
 
 

@@ -22,6 +22,7 @@ from asoud.discounts import services as discounts
 from asoud.identity.models import User
 from asoud.markets.access import Access, market_for
 from asoud.markets.services import mark_subscription_paid
+from asoud.notifications.services import event_data, notify_quietly
 from asoud.orders import stock
 from asoud.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.state import next_state
@@ -31,7 +32,7 @@ from asoud.payments.gateways.zarinpal import Zarinpal
 from asoud.payments.models import OPEN_STATUSES, PaymentSession, SessionStatus, Target
 from asoud.payments.schemas import PaymentOut
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
-from asoud.platform.money import MINOR_UNITS, Money, check_amount_precision, money
+from asoud.platform.money import MINOR_UNITS, Money, check_amount_precision, display, money
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
 from asoud.wallet import services as wallet
@@ -280,6 +281,14 @@ async def _finish(
         await session.save()
     if session.target is Target.order:
         await _invalidate_order(platform, session.target_id)
+    await notify_quietly(
+        platform,
+        session.user_id,
+        "payment_status",
+        event_data(payment_id=session.id, target=session.target.value),
+        amount=display(session.amount, session.currency),
+        status=session.status.value,
+    )
     return session
 
 

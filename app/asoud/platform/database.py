@@ -32,6 +32,7 @@ MODEL_MODULES: list[str] = [
     "asoud.wallet.models",
     "asoud.payments.models",
     "asoud.background.models",
+    "asoud.notifications.models",
 ]
 MIGRATIONS_MODULE = "asoud.migrations"
 # pg_advisory_lock key shared by every `asoud migrate` against the same database ("asoudmig").

@@ -79,3 +79,8 @@ def check_amount_precision(amount: Decimal, currency: str) -> Decimal:
     if quantize(amount, currency) != amount:
         raise ValueError("too_many_decimals")
     return amount
+
+
+def display(amount: Decimal | int, currency: str) -> str:
+    """For messages to people: "125000 IRT", "19.99 USD"."""
+    return f"{quantize(Decimal(amount), currency):f} {currency}"

@@ -70,6 +70,7 @@ class Settings(BaseModel):
     smsir_api_key: str = Field(default="", repr=False)
     smsir_template_id: int = 0
     smsir_code_parameter: str = "Code"
+    smsir_line_number: str = ""
     twilio_api_url: str = "https://api.twilio.com"
     twilio_account_sid: str = ""
     twilio_auth_token: str = Field(default="", repr=False)
@@ -101,6 +102,19 @@ class Settings(BaseModel):
     stripe_secret_key: str = Field(default="", repr=False)
     stripe_webhook_secret: str = Field(default="", repr=False)
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+
+    # Notifications: push (FCM HTTP v1) and e-mail (SMTP)
+    fcm_api_url: str = "https://fcm.googleapis.com"
+    fcm_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    fcm_project_id: str = ""
+    fcm_service_account_email: str = ""
+    fcm_private_key: str = Field(default="", repr=False)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_starttls: bool = True
+    mail_from: str = "ASOUD <no-reply@asoud.ir>"
 
     # Rate limits, "<count>/<second|minute|hour|day>"
     rate_limit_enabled: bool = True

@@ -1,0 +1,223 @@
+"""Notifications: write to the inbox, plan deliveries per channel, deliver them from workers.
+
+The inbox entry is written at once; SMS, push and e-mail are separate deliveries sent by a
+worker, held back during the person's quiet hours and retried (then dead-lettered) on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tortoise.exceptions import IntegrityError
+
+from asoud.identity.models import User
+from asoud.notifications.email import SmtpMail
+from asoud.notifications.models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Device,
+    Notification,
+    Preference,
+)
+from asoud.notifications.push import FcmPush, UnregisteredDevice
+from asoud.notifications.texts import render
+from asoud.platform.errors import NotFound
+from asoud.runtime import Platform
+
+log = logging.getLogger("asoud.notifications")
+RETENTION = timedelta(days=90)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def quiet_until(preference: Preference | None, at: datetime) -> datetime | None:
+    """The end of the person's quiet hours if ``at`` falls inside them, else None."""
+    if preference is None or not preference.quiet_start or not preference.quiet_end:
+        return None
+    try:
+        zone = ZoneInfo(preference.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = at.astimezone(zone)
+    start = clock_time.fromisoformat(preference.quiet_start)
+    end = clock_time.fromisoformat(preference.quiet_end)
+    now = local.time()
+    inside = (start <= now < end) if start < end else (now >= start or now < end)  # over midnight
+    if not inside:
+        return None
+    end_at = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if end_at <= local:
+        end_at += timedelta(days=1)
+    return end_at.astimezone(UTC)
+
+
+async def notify(
+    platform: Platform, user_id: uuid.UUID, kind: str, data: dict[str, str], **params: str
+) -> Notification:
+    """Put a message in the person's inbox and queue its outside deliveries."""
+    user = await User.get(id=user_id)
+    title, body = render(kind, user.language or "en", **params)
+    notification = await Notification.create(
+        user_id=user.id, kind=kind, title=title, body=body, data=data
+    )
+    preference = await Preference.get_or_none(user_id=user.id)
+    channels = (
+        [Channel.sms]
+        if preference is None
+        else [
+            channel
+            for channel, wanted in (
+                (Channel.sms, preference.sms),
+                (Channel.push, preference.push),
+                (Channel.email, preference.email and preference.email_address),
+            )
+            if wanted
+        ]
+    )
+    if Channel.push in channels and not await Device.exists(user_id=user.id):
+        channels.remove(Channel.push)
+    start_at = quiet_until(preference, _now()) or _now()
+    for channel in channels:
+        delivery = await Delivery.create(
+            notification_id=notification.id, channel=channel, not_before=start_at
+        )
+        if start_at <= _now():
+            await _enqueue(platform, delivery.id)
+    return notification
+
+
+async def notify_quietly(
+    platform: Platform, user_id: uuid.UUID, kind: str, data: dict[str, str], **params: str
+) -> None:
+    """For side effects of other work: a notification problem never fails the order or payment."""
+    try:
+        await notify(platform, user_id, kind, data, **params)
+    except Exception as exc:
+        log.error("notification %s not recorded: %s", kind, type(exc).__name__)
+
+
+async def _enqueue(platform: Platform, delivery_id: int) -> None:
+    from asoud.background.broker import enqueue
+
+    try:
+        await enqueue(platform.tasks, "notifications.deliver", delivery_id=delivery_id)
+    except Exception:  # the scheduler's sweep sends it later; never fail the caller
+        log.warning("could not enqueue a delivery; the periodic sweep will send it")
+
+
+def _push(platform: Platform) -> FcmPush:
+    s = platform.settings
+    return FcmPush(
+        platform.http,
+        s.fcm_api_url,
+        s.fcm_token_url,
+        s.fcm_project_id,
+        s.fcm_service_account_email,
+        s.fcm_private_key,
+    )
+
+
+def _mail(platform: Platform) -> SmtpMail:
+    s = platform.settings
+    return SmtpMail(
+        s.smtp_host, s.smtp_port, s.smtp_username, s.smtp_password, s.smtp_starttls, s.mail_from
+    )
+
+
+async def deliver(platform: Platform, delivery_id: int) -> str:
+    """Send one delivery (idempotent: a sent one is not sent again). Raises to be retried."""
+    delivery = await Delivery.get_or_none(id=delivery_id).select_related("notification")
+    if delivery is None or delivery.status is not DeliveryStatus.pending:
+        return "nothing to do"
+    if delivery.not_before > _now():
+        return "deferred"
+    notification: Notification = delivery.notification
+    user = await User.get(id=notification.user_id)
+    delivery.attempts += 1
+    await delivery.save(update_fields=["attempts"])
+    text = f"{notification.title}: {notification.body}"
+    try:
+        if delivery.channel is Channel.sms:
+            await platform.sms.send_text(user.phone, text)
+        elif delivery.channel is Channel.push:
+            data = {key: str(value) for key, value in notification.data.items()}
+            for device in await Device.filter(user_id=user.id):
+                try:
+                    await _push(platform).send(
+                        device.token, notification.title, notification.body, data
+                    )
+                except UnregisteredDevice:
+                    await device.delete()
+        else:
+            preference = await Preference.get(user_id=user.id)
+            await _mail(platform).send(
+                preference.email_address, notification.title, notification.body
+            )
+    except Exception as exc:
+        delivery.last_error = type(exc).__name__
+        await delivery.save(update_fields=["last_error"])
+        raise
+    # Conditional: two workers racing on a redelivered task mark it sent once.
+    await Delivery.filter(id=delivery.id, status=DeliveryStatus.pending).update(
+        status=DeliveryStatus.sent, sent_at=_now()
+    )
+    return "sent"
+
+
+async def deliver_due(platform: Platform, limit: int = 500) -> int:
+    """Queue deliveries whose quiet hours ended (or whose enqueue was lost)."""
+    due = (
+        await Delivery.filter(status=DeliveryStatus.pending, not_before__lte=_now())
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    for delivery_id in due:
+        await _enqueue(platform, int(str(delivery_id)))
+    return len(due)
+
+
+async def cleanup() -> int:
+    """Forget read notifications older than the retention period."""
+    return await Notification.filter(
+        read_at__isnull=False, created_at__lt=_now() - RETENTION
+    ).delete()
+
+
+async def mark_read(user: User, ids: list[int] | None) -> int:
+    query = Notification.filter(user_id=user.id, read_at__isnull=True)
+    if ids is not None:
+        query = query.filter(id__in=ids)
+    return await query.update(read_at=_now())
+
+
+async def register_device(user: User, token: str) -> Device:
+    try:
+        return await Device.create(user_id=user.id, token=token)
+    except IntegrityError:  # the token moved to this person (a shared phone)
+        await Device.filter(token=token).update(user_id=user.id)
+        return await Device.get(token=token)
+
+
+async def preferences(user: User) -> Preference:
+    preference, _ = await Preference.get_or_create(user_id=user.id)
+    return preference
+
+
+async def own_notification(user: User, notification_id: int) -> Notification:
+    found = await Notification.get_or_none(id=notification_id, user_id=user.id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def event_data(**values: Any) -> dict[str, str]:
+    return {key: str(value) for key, value in values.items()}
