@@ -14,6 +14,7 @@ from starlette.routing import Route
 from asoud import __version__
 from asoud.background import routes as background_routes
 from asoud.catalog import routes as catalog_routes
+from asoud.currencies import routes as currency_routes
 from asoud.discounts import routes as discount_routes
 from asoud.identity import auth
 from asoud.identity import routes as identity_routes
@@ -50,6 +51,7 @@ DOMAIN_APIS: list[Api] = [
     payment_routes.api,
     background_routes.api,
     notification_routes.api,
+    currency_routes.api,
 ]
 
 

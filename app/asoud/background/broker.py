@@ -181,6 +181,7 @@ TASK_MODULES = (
     "asoud.orders.tasks",
     "asoud.catalog.tasks",
     "asoud.notifications.tasks",
+    "asoud.currencies.tasks",
 )
 
 

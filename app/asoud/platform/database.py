@@ -33,6 +33,7 @@ MODEL_MODULES: list[str] = [
     "asoud.payments.models",
     "asoud.background.models",
     "asoud.notifications.models",
+    "asoud.currencies.models",
 ]
 MIGRATIONS_MODULE = "asoud.migrations"
 # pg_advisory_lock key shared by every `asoud migrate` against the same database ("asoudmig").

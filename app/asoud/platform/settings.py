@@ -103,6 +103,10 @@ class Settings(BaseModel):
     stripe_webhook_secret: str = Field(default="", repr=False)
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
 
+    # Exchange rates (display conversion)
+    exchange_rate_api_url: str = "https://api.exchangerate.host"
+    exchange_rate_bases: tuple[str, ...] = ("USD",)
+
     # Notifications: push (FCM HTTP v1) and e-mail (SMTP)
     fcm_api_url: str = "https://fcm.googleapis.com"
     fcm_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
@@ -124,7 +128,7 @@ class Settings(BaseModel):
     rate_limit_login_phone: str = "5/minute"
     rate_limit_login_ip: str = "20/minute"
 
-    @field_validator("cors_allow_origins", "payment_gateways", mode="before")
+    @field_validator("cors_allow_origins", "payment_gateways", "exchange_rate_bases", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
