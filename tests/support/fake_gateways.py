@@ -252,3 +252,129 @@ class FakeStripe:
                 Route("/v1/refunds", create_refund, methods=["POST"]),
             ]
         )
+
+
+@dataclass
+class FakePayPal:
+    """PayPal Orders v2: OAuth2 client credentials, create → approve → capture, refunds."""
+
+    client_id: str = "paypal-client"
+    client_secret: str = "paypal-secret"
+    decline_captures: bool = False
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    captures: int = 0
+
+    def app(self, base_url_holder: dict[str, str]) -> Starlette:
+        import base64
+
+        tokens: set[str] = set()
+
+        async def token(req: Request) -> Response:
+            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+            if req.headers.get("authorization") != f"Basic {expected}":
+                return JSONResponse({"error": "invalid_client"}, 401)
+            access = "A21" + secrets.token_hex(12)
+            tokens.add(access)
+            return JSONResponse(
+                {"access_token": access, "token_type": "Bearer", "expires_in": 32400}
+            )
+
+        def authorised(req: Request) -> bool:
+            return req.headers.get("authorization", "").removeprefix("Bearer ") in tokens
+
+        async def create(req: Request) -> Response:
+            if not authorised(req):
+                return JSONResponse({"name": "AUTHENTICATION_FAILURE"}, 401)
+            request_id = req.headers.get("paypal-request-id", "")
+            if request_id in self.requests:
+                return JSONResponse(self.requests[request_id], 201)
+            body = await req.json()
+            order_id = secrets.token_hex(8).upper()
+            order = {
+                "id": order_id,
+                "status": "CREATED",
+                "purchase_units": body["purchase_units"],
+                "context": body.get("application_context", {}),
+                "links": [
+                    {
+                        "rel": "approve",
+                        "href": f"{base_url_holder['url']}/checkoutnow?token={order_id}",
+                        "method": "GET",
+                    }
+                ],
+            }
+            self.orders[order_id] = order
+            self.requests[request_id] = order
+            return JSONResponse(order, 201)
+
+        async def checkout(req: Request) -> Response:
+            order = self.orders[req.query_params["token"]]
+            if req.query_params.get("approve") == "1":
+                order["status"] = "APPROVED"
+                target = f"{order['context']['return_url']}?token={order['id']}&PayerID=PAYER1"
+            else:
+                target = f"{order['context']['cancel_url']}&token={order['id']}"
+            return RedirectResponse(target, 302)
+
+        def unprocessable(issue: str) -> JSONResponse:
+            return JSONResponse(
+                {"name": "UNPROCESSABLE_ENTITY", "details": [{"issue": issue}]}, 422
+            )
+
+        async def capture(req: Request) -> Response:
+            if not authorised(req):
+                return JSONResponse({"name": "AUTHENTICATION_FAILURE"}, 401)
+            order = self.orders.get(req.path_params["order_id"])
+            if order is None:
+                return JSONResponse({"name": "RESOURCE_NOT_FOUND"}, 404)
+            if order["status"] == "COMPLETED":
+                return unprocessable("ORDER_ALREADY_CAPTURED")
+            if order["status"] != "APPROVED":
+                return unprocessable("ORDER_NOT_APPROVED")
+            self.captures += 1
+            amount = order["purchase_units"][0]["amount"]
+            order["status"] = "COMPLETED"
+            order["purchase_units"][0]["payments"] = {
+                "captures": [
+                    {
+                        "id": "CAP" + secrets.token_hex(6).upper(),
+                        "status": "DECLINED" if self.decline_captures else "COMPLETED",
+                        "amount": {
+                            "currency_code": amount["currency_code"],
+                            "value": amount["value"],
+                        },
+                    }
+                ]
+            }
+            return JSONResponse(order, 201)
+
+        async def get_order(req: Request) -> Response:
+            if not authorised(req):
+                return JSONResponse({"name": "AUTHENTICATION_FAILURE"}, 401)
+            return JSONResponse(self.orders[req.path_params["order_id"]])
+
+        async def refund(req: Request) -> Response:
+            if not authorised(req):
+                return JSONResponse({"name": "AUTHENTICATION_FAILURE"}, 401)
+            body = await req.json()
+            entry = {
+                "id": "REF" + secrets.token_hex(6).upper(),
+                "status": "COMPLETED",
+                "capture_id": req.path_params["capture_id"],
+                "amount": body["amount"],
+            }
+            self.refunds.append(entry)
+            return JSONResponse(entry, 201)
+
+        return Starlette(
+            routes=[
+                Route("/v1/oauth2/token", token, methods=["POST"]),
+                Route("/v2/checkout/orders", create, methods=["POST"]),
+                Route("/checkoutnow", checkout, methods=["GET"]),
+                Route("/v2/checkout/orders/{order_id}/capture", capture, methods=["POST"]),
+                Route("/v2/checkout/orders/{order_id}", get_order, methods=["GET"]),
+                Route("/v2/payments/captures/{capture_id}/refund", refund, methods=["POST"]),
+            ]
+        )

@@ -98,6 +98,30 @@ async def _zarinpal_return(call: Call[Any, Any]) -> Response:
     return RedirectResponse(f"{target}?{query}", status_code=303)
 
 
+async def _paypal_return(call: Call[Any, Any]) -> Response:
+    """PayPal sends the buyer back with ?token=<order id> (or to our cancel URL)."""
+    params = call.request.query_params
+    token = params.get("token", "")
+    if not token or len(token) > 100:
+        raise NotFound()
+    session = await services.settle(
+        call.platform, "paypal", token, cancelled=params.get("cancelled") == "1"
+    )
+    target = call.platform.settings.payment_return_url
+    query = urlencode({"payment_id": str(session.id), "status": session.status.value})
+    return RedirectResponse(f"{target}?{query}", status_code=303)
+
+
+api.endpoint(
+    "GET",
+    "/api/v1/payments/callback/paypal",
+    summary="PayPal return",
+    tags=["payments"],
+    responses={303: None},
+    errors=[404],
+    rate_limited=False,
+)(_paypal_return)
+
 for _method in ("GET", "POST"):
     api.endpoint(
         _method,

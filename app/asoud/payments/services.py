@@ -27,6 +27,7 @@ from asoud.orders import stock
 from asoud.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.state import next_state
 from asoud.payments.gateways.base import Gateway, GatewayError, Outcome, PaymentRequest
+from asoud.payments.gateways.paypal import PayPal
 from asoud.payments.gateways.stripe import Stripe
 from asoud.payments.gateways.zarinpal import Zarinpal
 from asoud.payments.models import OPEN_STATUSES, PaymentSession, SessionStatus, Target
@@ -53,7 +54,19 @@ def gateway_for(platform: Platform, name: str) -> Gateway:
         )
     if name == "stripe":
         return Stripe(platform.http, settings.stripe_api_url, settings.stripe_secret_key)
+    if name == "paypal":
+        return PayPal(
+            platform.http,
+            settings.paypal_api_url,
+            settings.paypal_client_id,
+            settings.paypal_client_secret,
+            _callback_url(platform, "paypal"),
+        )
     raise field_error("body.gateway", "unknown_gateway")
+
+
+def _callback_url(platform: Platform, gateway: str) -> str:
+    return f"{platform.settings.public_base_url.rstrip('/')}/api/v1/payments/callback/{gateway}"
 
 
 def view(session: PaymentSession) -> PaymentOut:
@@ -170,9 +183,7 @@ async def start(
         if raced is None or raced.user_id != user.id:
             raise Conflict("conflict") from None
         return raced
-    callback = (
-        f"{platform.settings.public_base_url.rstrip('/')}/api/v1/payments/callback/{gateway.name}"
-    )
+    callback = _callback_url(platform, gateway.name)
     try:
         started = await gateway.start(
             PaymentRequest(
@@ -380,7 +391,9 @@ async def refund_order(
         if session is not None and session.authority:
             gateway = gateway_for(platform, session.gateway)
             try:
-                await gateway.refund(session.authority, refund_key, value, order.currency)
+                await gateway.refund(
+                    session.authority, session.gateway_reference, refund_key, value, order.currency
+                )
             except GatewayError as exc:
                 log.warning("refund failed at the gateway: %s", exc)
                 raise DomainError("payment_gateway_unavailable", status=503) from None

@@ -102,6 +102,9 @@ class Settings(BaseModel):
     stripe_secret_key: str = Field(default="", repr=False)
     stripe_webhook_secret: str = Field(default="", repr=False)
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    paypal_api_url: str = "https://api-m.paypal.com"
+    paypal_client_id: str = ""
+    paypal_client_secret: str = Field(default="", repr=False)
 
     # Exchange rates (display conversion)
     exchange_rate_api_url: str = "https://api.exchangerate.host"

@@ -51,5 +51,5 @@ class Gateway(Protocol):
     async def verify(self, authority: str, amount: Decimal, currency: str) -> Verification: ...
 
     async def refund(
-        self, authority: str, reference: str, amount: Decimal, currency: str
+        self, authority: str, capture: str, refund_key: str, amount: Decimal, currency: str
     ) -> str: ...

@@ -119,7 +119,9 @@ class Stripe:
             return Verification(Outcome.failed, reason=f"stripe status {status}")
         return Verification(Outcome.unknown, reason=f"stripe status {status}")
 
-    async def refund(self, authority: str, reference: str, amount: Decimal, currency: str) -> str:
+    async def refund(
+        self, authority: str, capture: str, refund_key: str, amount: Decimal, currency: str
+    ) -> str:
         refund = await self._call(
             "POST",
             "/v1/refunds",
@@ -127,7 +129,7 @@ class Stripe:
                 "payment_intent": authority,
                 "amount": minor_units(amount, currency),
             },
-            idempotency_key=f"asoud-refund-{authority}-{minor_units(amount, currency)}-{reference}",
+            idempotency_key=f"asoud-refund-{refund_key}",
         )
         if refund.get("status") not in ("succeeded", "pending"):
             raise GatewayError(f"stripe refund {refund.get('status')}")

@@ -87,7 +87,9 @@ class Zarinpal:
             return Verification(Outcome.unknown, reason="no code in answer")
         return Verification(Outcome.failed, reason=f"zarinpal code {code}")
 
-    async def refund(self, authority: str, reference: str, amount: Decimal, currency: str) -> str:
+    async def refund(
+        self, authority: str, capture: str, refund_key: str, amount: Decimal, currency: str
+    ) -> str:
         document = await self._post(
             "/pg/v4/payment/refund.json",
             {
