@@ -316,3 +316,18 @@ async def test_logs_are_json_with_request_context_and_no_secrets(
     everything = json.dumps(lines)
     for secret in (code, tokens["access_token"], tokens["refresh_token"], "9121234567"):
         assert secret not in everything
+
+
+async def test_nul_bytes_are_refused_before_reaching_the_database(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": "asr_abc\u0000defghijkl"}
+    )
+    assert body.status_code == 422
+    query = await client.get("/api/v1/products", params={"q": "tea\x00"})
+    assert query.status_code == 422
+    callback = await client.get(
+        "/api/v1/payments/callback/zarinpal", params={"Authority": "A\x00", "Status": "OK"}
+    )
+    assert callback.status_code == 404

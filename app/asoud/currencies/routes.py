@@ -38,8 +38,8 @@ class ConvertQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Amount
-    currency: str = Field(min_length=3, max_length=3)
-    to: str = Field(min_length=3, max_length=3)
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    to: str = Field(pattern=r"^[A-Za-z]{3}$")
 
 
 def _view(rate: ExchangeRate) -> RateOut:

@@ -88,7 +88,7 @@ async def _zarinpal_return(call: Call[Any, Any]) -> Response:
     """Zarinpal sends the buyer back with ?Authority=…&Status=OK|NOK."""
     params = call.request.query_params
     authority = params.get("Authority", "")
-    if not authority or len(authority) > 100:
+    if not authority or len(authority) > 100 or not authority.isprintable():
         raise NotFound()
     session = await services.settle(
         call.platform, "zarinpal", authority, cancelled=params.get("Status") != "OK"
@@ -102,7 +102,7 @@ async def _paypal_return(call: Call[Any, Any]) -> Response:
     """PayPal sends the buyer back with ?token=<order id> (or to our cancel URL)."""
     params = call.request.query_params
     token = params.get("token", "")
-    if not token or len(token) > 100:
+    if not token or len(token) > 100 or not token.isprintable():
         raise NotFound()
     session = await services.settle(
         call.platform, "paypal", token, cancelled=params.get("cancelled") == "1"

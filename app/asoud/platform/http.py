@@ -22,6 +22,7 @@ from starlette.routing import Route
 from asoud.platform.errors import (
     DomainError,
     InvalidInput,
+    field_error,
     problem_response,
     unhandled_error_handler,
 )
@@ -216,7 +217,20 @@ async def _read_json(request: Request) -> Any:
         raise DomainError("malformed_json", status=400) from None
 
 
+def _nul_in(data: Any) -> bool:
+    """PostgreSQL text cannot hold NUL; no legitimate input contains it."""
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_nul_in(k) or _nul_in(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_nul_in(item) for item in data)
+    return False
+
+
 def _validate(model: type[BaseModel], data: Any, location: str) -> Any:
+    if _nul_in(data):
+        raise field_error(location, "invalid")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
