@@ -378,3 +378,62 @@ class FakePayPal:
                 Route("/v2/payments/captures/{capture_id}/refund", refund, methods=["POST"]),
             ]
         )
+
+
+@dataclass
+class FakeCryptoProcessor:
+    """A crypto processor: invoices with an address and amount, confirmed on chain later."""
+
+    api_key: str = "crypto-key"
+    webhook_secret: str = "crypto-ipn-secret"
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def set_status(self, invoice_id: str, status: str) -> None:
+        self.invoices[invoice_id]["status"] = status
+        if status == "confirmed":
+            self.invoices[invoice_id]["tx_hash"] = "0x" + secrets.token_hex(32)
+
+    def signed_event(self, invoice_id: str, *, secret: str | None = None) -> tuple[bytes, str]:
+        import hashlib
+        import hmac
+        import json
+
+        payload = json.dumps(
+            {"invoice_id": invoice_id, "status": self.invoices[invoice_id]["status"]}
+        ).encode()
+        signature = hmac.new(
+            (secret or self.webhook_secret).encode(), payload, hashlib.sha512
+        ).hexdigest()
+        return payload, signature
+
+    def app(self) -> Starlette:
+        async def create(req: Request) -> Response:
+            if req.headers.get("x-api-key") != self.api_key:
+                return JSONResponse({"message": "bad key"}, 401)
+            body = await req.json()
+            invoice_id = "inv_" + secrets.token_hex(8)
+            self.invoices[invoice_id] = {
+                "id": invoice_id,
+                "status": "waiting",
+                "amount": body["amount"],
+                "currency": body["currency"],
+                "address": "bc1q" + secrets.token_hex(16),
+                "pay_amount": "0.00123",
+                "pay_currency": "BTC",
+                "invoice_url": f"https://pay.example/invoice/{invoice_id}",
+                "callback": body["callback_url"],
+            }
+            return JSONResponse(self.invoices[invoice_id], 201)
+
+        async def get(req: Request) -> Response:
+            if req.headers.get("x-api-key") != self.api_key:
+                return JSONResponse({"message": "bad key"}, 401)
+            invoice = self.invoices.get(req.path_params["invoice_id"])
+            return JSONResponse(invoice) if invoice else JSONResponse({"message": "not found"}, 404)
+
+        return Starlette(
+            routes=[
+                Route("/v1/invoices", create, methods=["POST"]),
+                Route("/v1/invoices/{invoice_id}", get, methods=["GET"]),
+            ]
+        )

@@ -13,6 +13,7 @@ from asoud.markets.access import WRITE, market_for
 from asoud.orders import services as order_services
 from asoud.orders.schemas import OrderOut
 from asoud.payments import services
+from asoud.payments.gateways.crypto import signature_valid
 from asoud.payments.gateways.stripe import SignatureError, verify_signature
 from asoud.payments.models import PaymentSession, Target
 from asoud.payments.schemas import PaymentIn, PaymentOut, RefundIn, TopupIn
@@ -164,6 +165,33 @@ async def stripe_webhook(call: Call[Any, Any]) -> Response:
         session = await PaymentSession.get_or_none(gateway="stripe", authority=intent_id)
         if session is not None:
             await services.settle(call.platform, "stripe", intent_id, cancelled=False)
+    return JSONResponse({"received": True})
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/payments/webhooks/crypto",
+    summary="Crypto processor webhook",
+    tags=["payments"],
+    responses={200: None},
+    errors=[400],
+    rate_limited=False,
+)
+async def crypto_webhook(call: Call[Any, Any]) -> Response:
+    """Signed with HMAC-SHA512 of the raw body (X-Signature); the invoice's state is then
+    read back from the processor, so the event itself decides nothing."""
+    payload = await call.request.body()
+    secret = call.platform.settings.crypto_webhook_secret
+    if not secret or not signature_valid(
+        payload, call.request.headers.get("x-signature", ""), secret
+    ):
+        raise DomainError("webhook_signature_invalid", status=400)
+    try:
+        invoice_id = str(json.loads(payload)["invoice_id"])
+    except (ValueError, KeyError, TypeError):
+        raise DomainError("webhook_signature_invalid", status=400) from None
+    if await PaymentSession.exists(gateway="crypto", authority=invoice_id):
+        await services.settle(call.platform, "crypto", invoice_id, cancelled=False)
     return JSONResponse({"received": True})
 
 

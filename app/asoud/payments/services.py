@@ -27,6 +27,7 @@ from asoud.orders import stock
 from asoud.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.state import next_state
 from asoud.payments.gateways.base import Gateway, GatewayError, Outcome, PaymentRequest
+from asoud.payments.gateways.crypto import CryptoProcessor
 from asoud.payments.gateways.paypal import PayPal
 from asoud.payments.gateways.stripe import Stripe
 from asoud.payments.gateways.zarinpal import Zarinpal
@@ -54,6 +55,11 @@ def gateway_for(platform: Platform, name: str) -> Gateway:
         )
     if name == "stripe":
         return Stripe(platform.http, settings.stripe_api_url, settings.stripe_secret_key)
+    if name == "crypto":
+        webhook = f"{settings.public_base_url.rstrip('/')}/api/v1/payments/webhooks/crypto"
+        return CryptoProcessor(
+            platform.http, settings.crypto_api_url, settings.crypto_api_key, webhook
+        )
     if name == "paypal":
         return PayPal(
             platform.http,
@@ -388,7 +394,7 @@ async def refund_order(
         session = await PaymentSession.get_or_none(
             target=Target.order, target_id=str(order.id), status=SessionStatus.succeeded
         )
-        if session is not None and session.authority:
+        if session is not None and session.authority and session.gateway != "crypto":
             gateway = gateway_for(platform, session.gateway)
             try:
                 await gateway.refund(

@@ -105,6 +105,9 @@ class Settings(BaseModel):
     paypal_api_url: str = "https://api-m.paypal.com"
     paypal_client_id: str = ""
     paypal_client_secret: str = Field(default="", repr=False)
+    crypto_api_url: str = ""
+    crypto_api_key: str = Field(default="", repr=False)
+    crypto_webhook_secret: str = Field(default="", repr=False)
 
     # Exchange rates (display conversion)
     exchange_rate_api_url: str = "https://api.exchangerate.host"
