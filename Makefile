@@ -28,6 +28,7 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python loadtests/bench_identity.py
 	$(BIN)/python loadtests/bench_marketplace.py
+	$(BIN)/python loadtests/bench_background.py
 
 clean:
 	rm -rf $(VENV) .asoud .mypy_cache .ruff_cache .pytest_cache

@@ -93,7 +93,10 @@ async def running_server(env: dict[str, str], **extra: str) -> AsyncIterator[str
         str(port),
         env={**os.environ, **env, **extra},
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        # BENCH_SERVER_LOG=<file> keeps the server's JSON log for looking into errors
+        stderr=open(os.environ["BENCH_SERVER_LOG"], "w")  # noqa: SIM115, ASYNC230
+        if os.environ.get("BENCH_SERVER_LOG")
+        else asyncio.subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:

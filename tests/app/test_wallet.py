@@ -229,3 +229,19 @@ async def test_cash_orders_are_not_paid_from_the_wallet(
         f"/api/v1/orders/{order['id']}/pay-with-wallet", headers=buyer.headers
     )
     assert refused.status_code == 409 and await _balance(client, buyer) == "5000"
+
+
+async def test_concurrent_first_postings_share_one_system_account(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    # Found by the payments benchmark: NULL owners made the unique constraint useless.
+    from asoud.wallet.models import Account, AccountKind
+
+    people = [await User.create(phone=f"+98912777{n:04d}") for n in range(20)]
+    await asyncio.gather(
+        *(credit_topup(p.id, Decimal(1000), "IRT", reference=f"first-{p.id}") for p in people)
+    )
+    assert await Account.filter(kind=AccountKind.external, currency="IRT").count() == 1
+    external = await Account.get(kind=AccountKind.external, currency="IRT")
+    assert external.balance == Decimal(-20000)
+    assert await ledger_is_balanced()
