@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Platform:
     sms: SmsRouter
     tasks: AsyncBroker
     _orm: TortoiseContext | None = None
+    _schedule: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Platform:
@@ -93,8 +95,16 @@ class Platform:
             from asoud.background import context
 
             context.set_platform(self)
+            if self.settings.environment.value == "development":
+                from asoud.background import embedded
+
+                self._schedule = embedded.start(self.tasks)
 
     async def close(self) -> None:
+        if self._schedule is not None:
+            from asoud.background import embedded
+
+            await embedded.stop(self._schedule)
         await self.tasks.shutdown()
         await self.http.aclose()
         await self.redis.aclose()

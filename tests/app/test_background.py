@@ -334,3 +334,19 @@ async def test_staff_requeue_a_dead_letter_once(
     assert (await client.get("/api/v1/admin/dead-letters", headers=staff.headers)).json()[
         "items"
     ] == []
+
+
+def test_the_quick_start_schedule_fires_each_task_on_its_minute() -> None:
+    from asoud.background.embedded import due_tasks
+
+    at_five = due_tasks(datetime(2026, 11, 24, 12, 5, tzinfo=UTC))
+    assert {
+        "payments.reconcile",
+        "orders.release_expired_holds",
+        "catalog.warm_cache",
+        "notifications.deliver_due",
+    } <= set(at_five)
+    at_six = due_tasks(datetime(2026, 11, 24, 12, 6, tzinfo=UTC))
+    assert "catalog.warm_cache" not in at_six and "payments.reconcile" in at_six
+    assert "notifications.cleanup" in due_tasks(datetime(2026, 11, 24, 3, 17, tzinfo=UTC))
+    assert "currencies.refresh_rates" in due_tasks(datetime(2026, 11, 24, 9, 7, tzinfo=UTC))

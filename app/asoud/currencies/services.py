@@ -49,6 +49,8 @@ async def fetch_rates(platform: Platform, base: str) -> dict[str, Decimal]:
 
 async def refresh_rates(platform: Platform) -> int:
     """Store the provider's rates for every base currency; manual overrides are kept."""
+    if not platform.settings.exchange_rate_api_url:
+        return 0  # no provider configured (the quick start): staff set rates by hand
     updated = 0
     manual = {(r.base, r.quote) for r in await ExchangeRate.filter(source=RateSource.manual)}
     for base in platform.settings.exchange_rate_bases:

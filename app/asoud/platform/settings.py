@@ -110,7 +110,7 @@ class Settings(BaseModel):
     crypto_webhook_secret: str = Field(default="", repr=False)
 
     # Exchange rates (display conversion)
-    exchange_rate_api_url: str = "https://api.exchangerate.host"
+    exchange_rate_api_url: str = ""  # empty: rates are only set by staff
     exchange_rate_bases: tuple[str, ...] = ("USD",)
 
     # Notifications: push (FCM HTTP v1) and e-mail (SMTP)
