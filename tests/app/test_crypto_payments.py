@@ -10,7 +10,7 @@ import pytest
 
 from asoud.orders.models import Order
 from tests.support.fake_gateways import FakeCryptoProcessor
-from tests.support.market import GENEROUS_LIMITS, Actor, published_market, published_product
+from tests.support.market import GENEROUS_LIMITS, Actor, placed_order
 from tests.support.servers import serve
 
 
@@ -36,18 +36,9 @@ def settings_overrides(processor: tuple[FakeCryptoProcessor, str]) -> dict[str, 
 async def _invoice(
     client: httpx.AsyncClient, owner: Actor, staff: Actor, buyer: Actor, name: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    market = await published_market(client, owner, staff, name, currency="USD")
-    product = await published_product(client, owner, staff, market["id"], price="99.00", stock=2)
-    await client.post(
-        "/api/v1/cart/items", json={"product_id": product["id"]}, headers=buyer.headers
+    _, _, order = await placed_order(
+        client, owner, staff, buyer, name, currency="USD", price="99.00", stock=2, quantity=1
     )
-    order = (
-        await client.post(
-            "/api/v1/checkout",
-            json={"market_id": market["id"], "payment_method": "online"},
-            headers=buyer.headers,
-        )
-    ).json()
     session = (
         await client.post(
             "/api/v1/payments",

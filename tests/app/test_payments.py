@@ -24,8 +24,7 @@ from tests.support.market import (
     PROFILE,
     Actor,
     leaf_id,
-    published_market,
-    published_product,
+    placed_order,
 )
 from tests.support.servers import serve
 
@@ -64,22 +63,8 @@ async def _gateway_redirects_back(redirect_url: str, *, pay: bool) -> str:
 async def _online_order(
     client: httpx.AsyncClient, owner: Actor, staff: Actor, buyer: Actor, stock: int = 5
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    market = await published_market(client, owner, staff, "pay-shop")
-    product = await published_product(
-        client, owner, staff, market["id"], price="450000", stock=stock
-    )
-    await client.post(
-        "/api/v1/cart/items",
-        json={"product_id": product["id"], "quantity": 2},
-        headers=buyer.headers,
-    )
-    order = await client.post(
-        "/api/v1/checkout",
-        json={"market_id": market["id"], "payment_method": "online"},
-        headers=buyer.headers,
-    )
-    assert order.status_code == 201
-    return order.json(), product
+    _, product, order = await placed_order(client, owner, staff, buyer, "pay-shop", stock=stock)
+    return order, product
 
 
 async def _start(client: httpx.AsyncClient, buyer: Actor, order_id: str) -> dict[str, Any]:

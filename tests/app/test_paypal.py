@@ -11,7 +11,7 @@ import pytest
 
 from asoud.orders.models import Order
 from tests.support.fake_gateways import FakePayPal
-from tests.support.market import GENEROUS_LIMITS, Actor, published_market, published_product
+from tests.support.market import GENEROUS_LIMITS, Actor, placed_order
 from tests.support.servers import serve
 
 
@@ -40,20 +40,9 @@ def settings_overrides(paypal: tuple[FakePayPal, str]) -> dict[str, Any]:
 async def _pay(
     client: httpx.AsyncClient, owner: Actor, staff: Actor, buyer: Actor, name: str, *, approve: bool
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
-    market = await published_market(client, owner, staff, name, currency="EUR")
-    product = await published_product(client, owner, staff, market["id"], price="25.50", stock=3)
-    await client.post(
-        "/api/v1/cart/items",
-        json={"product_id": product["id"], "quantity": 2},
-        headers=buyer.headers,
+    market, _, order = await placed_order(
+        client, owner, staff, buyer, name, currency="EUR", price="25.50", stock=3
     )
-    order = (
-        await client.post(
-            "/api/v1/checkout",
-            json={"market_id": market["id"], "payment_method": "online"},
-            headers=buyer.headers,
-        )
-    ).json()
     session = (
         await client.post(
             "/api/v1/payments",

@@ -15,7 +15,13 @@ from asoud.orders.models import Order
 from asoud.payments.gateways.stripe import SignatureError, verify_signature
 from asoud.wallet.services import ledger_is_balanced
 from tests.support.fake_gateways import FakeStripe, FakeZarinpal
-from tests.support.market import GENEROUS_LIMITS, Actor, published_market, published_product
+from tests.support.market import (
+    GENEROUS_LIMITS,
+    Actor,
+    placed_order,
+    published_market,
+    published_product,
+)
 from tests.support.servers import serve
 
 
@@ -73,20 +79,9 @@ def test_signature_checks() -> None:
 async def _usd_order(
     client: httpx.AsyncClient, owner: Actor, staff: Actor, buyer: Actor, name: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    market = await published_market(client, owner, staff, name, currency="USD")
-    product = await published_product(client, owner, staff, market["id"], price="19.99", stock=5)
-    await client.post(
-        "/api/v1/cart/items",
-        json={"product_id": product["id"], "quantity": 2},
-        headers=buyer.headers,
+    market, _, order = await placed_order(
+        client, owner, staff, buyer, name, currency="USD", price="19.99"
     )
-    order = (
-        await client.post(
-            "/api/v1/checkout",
-            json={"market_id": market["id"], "payment_method": "online"},
-            headers=buyer.headers,
-        )
-    ).json()
     return market, order
 
 

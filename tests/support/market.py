@@ -115,3 +115,35 @@ async def queries_of(
     before = queries_sum(route)
     response = await client.get(url, **kwargs)
     return response, queries_sum(route) - before
+
+
+async def placed_order(
+    client: httpx.AsyncClient,
+    owner: Actor,
+    staff: Actor,
+    buyer: Actor,
+    business_id: str,
+    *,
+    currency: str = "IRT",
+    price: str = "450000",
+    stock: int = 5,
+    quantity: int = 2,
+    payment_method: str = "online",
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A published market and product, and the buyer's checked-out order: (market, product, order)."""
+    extra = {} if currency == "IRT" else {"currency": currency}
+    market = await published_market(client, owner, staff, business_id, **extra)
+    product = await published_product(client, owner, staff, market["id"], price=price, stock=stock)
+    added = await client.post(
+        "/api/v1/cart/items",
+        json={"product_id": product["id"], "quantity": quantity},
+        headers=buyer.headers,
+    )
+    assert added.status_code == 201, added.text
+    order = await client.post(
+        "/api/v1/checkout",
+        json={"market_id": market["id"], "payment_method": payment_method},
+        headers=buyer.headers,
+    )
+    assert order.status_code == 201, order.text
+    return market, product, order.json()
