@@ -335,6 +335,31 @@ def scheduler() -> None:
     sys.exit(asyncio.run(run_scheduler(args)) or 0)
 
 
+slo_app = typer.Typer(help="Service level objectives", no_args_is_help=True)
+app.add_typer(slo_app, name="slo")
+
+
+@slo_app.command("rules")
+def slo_rules(
+    selector: Annotated[str, typer.Option(help='label matchers, e.g. namespace="shop"')] = "",
+    prometheus_rule: Annotated[
+        str | None, typer.Option(help="emit a PrometheusRule with this name instead")
+    ] = None,
+    namespace: Annotated[str, typer.Option(help="namespace of the PrometheusRule")] = "default",
+) -> None:
+    """Print the recording rules and burn-rate alerts generated from slos.yaml (YAML)."""
+    import yaml
+
+    from asoud.observability import rules
+
+    document = (
+        rules.prometheus_rule(prometheus_rule, namespace, selector)
+        if prometheus_rule
+        else rules.rule_groups(selector)
+    )
+    print(yaml.safe_dump(document, sort_keys=False, width=1000))
+
+
 def main() -> None:
     app()
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import Counter
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -26,6 +27,8 @@ from asoud.orders.state import next_state
 from asoud.platform.errors import Conflict, NotFound
 from asoud.platform.money import display, money
 from asoud.runtime import Platform
+
+ORDERS = Counter("asoud_orders", "Orders placed and their later states", ["result"])
 
 
 def view(order: Order, lines: list[OrderLine], discount_code: str | None) -> OrderOut:
@@ -163,6 +166,7 @@ async def checkout(
     await catalog_cache.invalidate(
         platform, [str(market.id)], [str(line.product_id) for line in lines]
     )
+    ORDERS.labels("placed").inc()
     await notify_quietly(
         platform,
         market.owner_id,
@@ -195,6 +199,7 @@ async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> 
         [str(order.market_id)],
         [str(line.product_id) for line in lines],
     )
+    ORDERS.labels(order.status.value).inc()
     await notify_order_status(platform, order)
     return order
 

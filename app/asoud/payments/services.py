@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import Counter
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -40,6 +41,9 @@ from asoud.taxonomy.models import Category
 from asoud.wallet import services as wallet
 
 log = logging.getLogger("asoud.payments")
+PAYMENTS = Counter(
+    "asoud_payments", "Payment sessions settled, by gateway and result", ["gateway", "result"]
+)
 
 
 def gateway_for(platform: Platform, name: str) -> Gateway:
@@ -296,6 +300,7 @@ async def _finish(
         session.failure_reason = session.failure_reason or reason
         session.settled_at = _now()
         await session.save()
+        PAYMENTS.labels(session.gateway, status.value).inc()
     if session.target is Target.order:
         await _invalidate_order(platform, session.target_id)
     await notify_quietly(
