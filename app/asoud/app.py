@@ -20,6 +20,7 @@ from asoud.identity import auth
 from asoud.identity import routes as identity_routes
 from asoud.markets import routes as market_routes
 from asoud.notifications import routes as notification_routes
+from asoud.observability.sentry import init_sentry
 from asoud.orders import routes as order_routes
 from asoud.payments import routes as payment_routes
 from asoud.platform import health
@@ -66,6 +67,7 @@ def build_api() -> Api:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    init_sentry(settings)
     platform = Platform.create(settings)
     api = build_api()
 

@@ -203,7 +203,11 @@ def create_broker(settings: Settings) -> AsyncBroker:
             xread_block=min(2000, settings.task_redelivery_after_ms),
             maxlen=1_000_000,
         )
-    broker = broker.with_middlewares(ReliabilityMiddleware(settings.task_retry_base_seconds))
+    from asoud.observability.sentry import SentryTaskMiddleware
+
+    broker = broker.with_middlewares(
+        ReliabilityMiddleware(settings.task_retry_base_seconds), SentryTaskMiddleware()
+    )
     for spec in REGISTRY.values():
         broker.register_task(
             spec.function,

@@ -11,6 +11,7 @@ from taskiq.schedule_sources import LabelScheduleSource
 
 from asoud.background import context
 from asoud.background.broker import create_broker
+from asoud.observability.sentry import init_sentry
 from asoud.platform.logging import configure_logging
 from asoud.platform.settings import load_settings
 from asoud.runtime import Platform
@@ -23,6 +24,7 @@ scheduler = TaskiqScheduler(broker, [LabelScheduleSource(broker)])
 @broker.on_event(TaskiqEvents.WORKER_STARTUP)
 async def _start(state: TaskiqState) -> None:
     configure_logging()
+    init_sentry(settings)
     platform = Platform.create(settings)
     await platform.start()
     context.set_platform(platform)

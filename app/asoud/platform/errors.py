@@ -149,6 +149,9 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
     request_id = request.scope.get("state", {}).get("request_id", "-")
     # The exception type and location go to the log for engineers; never its message,
     # which may quote SQL parameters or secrets.
+    import sentry_sdk
+
+    sentry_sdk.capture_exception(exc)  # scrubbed by asoud.observability.sentry.before_send
     log.error(
         "unhandled exception",
         extra={"error_type": type(exc).__name__, "where": _where(exc)},

@@ -81,6 +81,10 @@ class Settings(BaseModel):
     stock_hold_online_seconds: int = Field(default=900, ge=60, le=86_400)
     stock_hold_cash_seconds: int = Field(default=172_800, ge=300, le=30 * 86_400)
 
+    # Error tracking
+    sentry_dsn: str = Field(default="", repr=False)
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
     # Background work (taskiq on a Redis stream)
     task_redelivery_after_ms: int = Field(
         default=600_000,
