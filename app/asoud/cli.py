@@ -360,6 +360,17 @@ def slo_rules(
     print(yaml.safe_dump(document, sort_keys=False, width=1000))
 
 
+@slo_app.command("dashboards")
+def slo_dashboards(
+    out: Annotated[Path | None, typer.Option(help="directory (default: the packaged copy)")] = None,
+) -> None:
+    """Write the Grafana dashboards (JSON) generated from code."""
+    from asoud.observability import dashboards
+
+    for path in dashboards.write_all(out or dashboards.DASHBOARD_DIR):
+        print(path)
+
+
 def main() -> None:
     app()
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker, TaskiqMessage, TaskiqMiddleware
 from taskiq.kicker import AsyncKicker
@@ -38,6 +38,11 @@ TASK_WAIT = Histogram(
     "asoud_task_wait_seconds",
     "Time from enqueue to start",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 60),
+)
+TASK_BACKLOG = Gauge(
+    "asoud_task_queue_backlog",
+    "Tasks waiting: stream entries not yet read plus read but not acknowledged",
+    ["queue"],
 )
 DEAD_LETTERS = Counter("asoud_task_dead_letters", "Tasks that failed every retry", ["task"])
 
@@ -66,6 +71,25 @@ def task(
         return function
 
     return register
+
+
+WORKER_GROUP = "asoud-workers"
+
+
+async def measure_backlog(redis: Redis, stream: str) -> int:
+    """Lag (never delivered) plus pending (delivered, not acknowledged) of the workers' group;
+    what the operator's autoscaler reads too."""
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except Exception:  # no stream yet: nothing was ever enqueued
+        groups = []
+    backlog = sum(
+        int(g.get("lag") or 0) + int(g.get("pending") or 0)
+        for g in groups
+        if g.get("name") in (WORKER_GROUP, WORKER_GROUP.encode())
+    )
+    TASK_BACKLOG.labels("tasks").set(backlog)
+    return backlog
 
 
 def retry_delay(attempt: int, base: float) -> float:
@@ -198,7 +222,7 @@ def create_broker(settings: Settings) -> AsyncBroker:
         broker = ReclaimingStreamBroker(
             url=settings.redis_url,
             queue_name=keys("tasks"),
-            consumer_group_name="asoud-workers",
+            consumer_group_name=WORKER_GROUP,
             idle_timeout=settings.task_redelivery_after_ms,
             xread_block=min(2000, settings.task_redelivery_after_ms),
             maxlen=1_000_000,

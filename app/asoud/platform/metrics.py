@@ -73,4 +73,9 @@ class MetricsMiddleware:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    platform = request.app.state.platform
+    if not platform.settings.uses_embedded_redis:
+        from asoud.background.broker import measure_backlog
+
+        await measure_backlog(platform.redis, platform.keys("tasks"))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
