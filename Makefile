@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench loadtest clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(BIN)/.installed
 	$(BIN)/python loadtests/bench_identity.py
 	$(BIN)/python loadtests/bench_marketplace.py
 	$(BIN)/python loadtests/bench_background.py
+
+## Locust journeys + a real Prometheus: every SLO by PromQL, non-zero exit on a miss
+loadtest: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,load]'
+	$(BIN)/python loadtests/slo_check.py
 
 clean:
 	rm -rf $(VENV) .asoud .mypy_cache .ruff_cache .pytest_cache

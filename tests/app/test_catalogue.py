@@ -240,3 +240,47 @@ async def test_cache_warming_fills_the_first_pages(
     await client.get("/api/v1/products")
     await client.get(f"/api/v1/markets/{market['id']}/products")
     assert _hits("catalog-list") == hits + 2
+
+
+async def test_holds_drop_caches_only_when_stock_runs_out_and_sales_only_touch_popular_lists(
+    client: httpx.AsyncClient, owner: Actor, staff: Actor, buyer: Actor, market: dict[str, Any]
+) -> None:
+    # Found by the load test: every checkout dropped every cached page (hit ratio 42 %).
+    plenty = await published_product(
+        client, owner, staff, market["id"], name="Plenty", price="1000", stock=50
+    )
+    scarce = await published_product(
+        client, owner, staff, market["id"], name="Scarce", price="2000", stock=1
+    )
+    newest, popular = "/api/v1/products?sort=newest", "/api/v1/products?sort=popular"
+    await client.get(newest)
+    await client.get(popular)
+
+    await client.post(
+        "/api/v1/cart/items", json={"product_id": plenty["id"]}, headers=buyer.headers
+    )
+    order = (
+        await client.post(
+            "/api/v1/checkout", json={"market_id": market["id"]}, headers=buyer.headers
+        )
+    ).json()
+    hits = _hits("catalog-list")
+    await client.get(newest)
+    assert _hits("catalog-list") == hits + 1  # 49 left: every page still true, still cached
+
+    await client.post(
+        f"/api/v1/markets/{market['id']}/orders/{order['id']}/accept", headers=owner.headers
+    )
+    hits = _hits("catalog-list")
+    await client.get(newest)
+    ranked = (await client.get(popular)).json()["items"]
+    assert _hits("catalog-list") == hits + 1  # the newest page survived the sale; popular did not
+    assert ranked[0]["name"] == "Plenty"  # its sale now ranks it first
+
+    await client.post(
+        "/api/v1/cart/items", json={"product_id": scarce["id"]}, headers=buyer.headers
+    )
+    await client.post("/api/v1/checkout", json={"market_id": market["id"]}, headers=buyer.headers)
+    shown = {p["name"]: p["in_stock"] for p in (await client.get(newest)).json()["items"]}
+    assert shown == {"Plenty": True, "Scarce": False}  # the last unit held: pages dropped at once
+    assert (await client.get(f"/api/v1/products/{scarce['id']}")).json()["in_stock"] is False

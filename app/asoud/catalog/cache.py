@@ -27,8 +27,13 @@ def _generation_key(platform: Platform, scope: str) -> str:
     return platform.keys("catalog-gen", scope)
 
 
-async def generation(platform: Platform, scope: str) -> int:
-    value = await platform.redis.get(_generation_key(platform, scope))
+POPULAR = ":popular"  # lists sorted by sales: they also change when a sale is final
+
+
+async def generation(platform: Platform, scope: str, *, popular: bool = False) -> int:
+    value = await platform.redis.get(
+        _generation_key(platform, scope + (POPULAR if popular else ""))
+    )
     return int(value or 0)
 
 
@@ -38,14 +43,22 @@ def list_key(scope: str, generation_number: int, params: dict[str, Any]) -> str:
 
 
 async def invalidate(
-    platform: Platform, market_ids: Iterable[str], product_ids: Iterable[str] = ()
+    platform: Platform,
+    market_ids: Iterable[str],
+    product_ids: Iterable[str] = (),
+    *,
+    popularity_only: bool = False,
 ) -> None:
-    """Call after any write that changes what catalogue readers see."""
+    """Call after any write that changes what catalogue readers see. ``popularity_only``: only
+    the sales counts changed (a sale became final), which only lists sorted by sales show."""
+    scopes = [GLOBAL, *set(market_ids)]
     async with platform.redis.pipeline(transaction=False) as pipe:
-        pipe.incr(_generation_key(platform, GLOBAL))
-        for market_id in set(market_ids):
-            pipe.incr(_generation_key(platform, market_id))
+        for scope in scopes:
+            pipe.incr(_generation_key(platform, scope + POPULAR))
+            if not popularity_only:
+                pipe.incr(_generation_key(platform, scope))
         await pipe.execute()
-    await platform.cache.delete_many(
-        DETAIL_CACHE, [f"{p}:{lang}" for p in product_ids for lang in SUPPORTED_LANGUAGES]
-    )
+    if not popularity_only:
+        await platform.cache.delete_many(
+            DETAIL_CACHE, [f"{p}:{lang}" for p in product_ids for lang in SUPPORTED_LANGUAGES]
+        )

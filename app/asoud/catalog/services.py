@@ -216,7 +216,9 @@ async def cached_page(
     platform: Platform, scope: str, params: dict[str, Any], load: Callable[[], Awaitable[bytes]]
 ) -> bytes:
     """A rendered list page, from Redis under the scope's current generation, or loaded."""
-    generation = await catalog_cache.generation(platform, scope)
+    generation = await catalog_cache.generation(
+        platform, scope, popular=params.get("sort") == "popular"
+    )
     key = catalog_cache.list_key(scope, generation, params)
     page = await platform.cache.get_bytes(catalog_cache.LIST_CACHE, key)
     if page is None:

@@ -149,7 +149,7 @@ async def checkout(
                 )
                 order.discount_id = discount.id
             order.total = order.subtotal - order.discount_amount
-            await stock.reserve(order, lines, stock.now() + timedelta(seconds=hold_for))
+            sold_out = await stock.reserve(order, lines, stock.now() + timedelta(seconds=hold_for))
             await order.save()
             await OrderLine.bulk_create(lines)
             if discount is not None:
@@ -163,9 +163,8 @@ async def checkout(
         ):
             return existing
         raise
-    await catalog_cache.invalidate(
-        platform, [str(market.id)], [str(line.product_id) for line in lines]
-    )
+    if sold_out:  # a hold that leaves stock keeps every page true: no need to drop them
+        await catalog_cache.invalidate(platform, [str(market.id)], sold_out)
     ORDERS.labels("placed").inc()
     await notify_quietly(
         platform,
@@ -178,6 +177,22 @@ async def checkout(
     return order
 
 
+TAKES = ("accept_cash", "payment_succeeded")
+RELEASES = ("reject", "cancel", "expire", "payment_failed")
+
+
+async def _invalidate_after(
+    platform: Platform, order: Order, action: str, lines: list[OrderLine]
+) -> None:
+    """A sale made final changes only sales counts; a release makes units available again."""
+    if action in TAKES or action == "wallet_payment":
+        await catalog_cache.invalidate(platform, [str(order.market_id)], popularity_only=True)
+    elif action in RELEASES:
+        await catalog_cache.invalidate(
+            platform, [str(order.market_id)], [str(line.product_id) for line in lines]
+        )
+
+
 async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> Order:
     """Run one state-machine action on a locked order, with its stock and discount effects."""
     async with in_transaction():
@@ -186,19 +201,15 @@ async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> 
             raise NotFound()
         target = next_state(order, action)
         lines = await OrderLine.filter(order_id=order.id).order_by("id")
-        if action in ("accept_cash", "payment_succeeded"):
+        if action in TAKES:
             await stock.take(order, lines)
             await discounts.consume(order.id)
-        elif action in ("reject", "cancel", "expire", "payment_failed"):
+        elif action in RELEASES:
             await stock.release(order, lines)
             await discounts.release(order.id)
         order.status = target
         await order.save()
-    await catalog_cache.invalidate(
-        platform,
-        [str(order.market_id)],
-        [str(line.product_id) for line in lines],
-    )
+    await _invalidate_after(platform, order, action, lines)
     ORDERS.labels(order.status.value).inc()
     await notify_order_status(platform, order)
     return order
@@ -239,9 +250,7 @@ async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Orde
         await charge_for_order(user.id, order.total, order.currency, order.id)
         order.status = OrderStatus.paid
         await order.save()
-    await catalog_cache.invalidate(
-        platform, [str(order.market_id)], [str(line.product_id) for line in lines]
-    )
+    await _invalidate_after(platform, order, "wallet_payment", lines)
     await notify_order_status(platform, order)
     return order
 

@@ -26,7 +26,8 @@ def _by_product(lines: list[OrderLine]) -> list[tuple[str, int, str]]:
     return [(pid, q, name) for pid, (q, name) in sorted(totals.items())]
 
 
-async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> None:
+async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> list[str]:
+    """Hold the units; returns the products this left with nothing available (for caches)."""
     for product_id, quantity, name in _by_product(lines):
         held = await Product.filter(id=product_id, stock__gte=F("reserved") + quantity).update(
             reserved=F("reserved") + quantity
@@ -42,6 +43,11 @@ async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> None
             )
     order.stock_state = StockState.reserved
     order.reserved_until = until
+    ids = [product_id for product_id, _, _ in _by_product(lines)]
+    sold_out = await Product.filter(id__in=ids, stock__lte=F("reserved")).values_list(
+        "id", flat=True
+    )
+    return [str(product_id) for product_id in sold_out]
 
 
 async def take(order: Order, lines: list[OrderLine]) -> None:

@@ -302,7 +302,9 @@ async def _finish(
         await session.save()
         PAYMENTS.labels(session.gateway, status.value).inc()
     if session.target is Target.order:
-        await _invalidate_order(platform, session.target_id)
+        await _invalidate_order(
+            platform, session.target_id, sold=session.status is SessionStatus.succeeded
+        )
     await notify_quietly(
         platform,
         session.user_id,
@@ -314,13 +316,16 @@ async def _finish(
     return session
 
 
-async def _invalidate_order(platform: Platform, order_id: str) -> None:
+async def _invalidate_order(platform: Platform, order_id: str, *, sold: bool) -> None:
+    """A paid order changes sales counts only; a failed one makes its units available again."""
     order = await Order.get_or_none(id=order_id)
-    if order is not None:
-        product_ids = await OrderLine.filter(order_id=order.id).values_list("product_id", flat=True)
-        await catalog_cache.invalidate(
-            platform, [str(order.market_id)], [str(p) for p in product_ids]
-        )
+    if order is None:
+        return
+    if sold:
+        await catalog_cache.invalidate(platform, [str(order.market_id)], popularity_only=True)
+        return
+    product_ids = await OrderLine.filter(order_id=order.id).values_list("product_id", flat=True)
+    await catalog_cache.invalidate(platform, [str(order.market_id)], [str(p) for p in product_ids])
 
 
 async def settle(
