@@ -44,10 +44,13 @@ def _check_available(product: Product, quantity: int) -> None:
 async def add_item(user: User, product_id: object, quantity: int) -> Cart:
     product = await sellable_product(user, product_id)
     async with in_transaction():
-        try:
-            cart, _ = await Cart.get_or_create(user_id=user.id, market_id=product.market_id)
-        except IntegrityError:  # a concurrent add created it first
-            cart = await Cart.get(user_id=user.id, market_id=product.market_id)
+        cart = await Cart.get_or_none(user_id=user.id, market_id=product.market_id)
+        if cart is None:
+            try:
+                async with in_transaction():  # a savepoint: losing the race keeps our transaction
+                    cart = await Cart.create(user_id=user.id, market_id=product.market_id)
+            except IntegrityError:  # a concurrent add created it first
+                cart = await Cart.get(user_id=user.id, market_id=product.market_id)
         item = (
             await CartItem.filter(cart_id=cart.id, product_id=product.id)
             .select_for_update()
@@ -89,10 +92,20 @@ async def remove_item(user: User, item_id: str) -> None:
 
 
 async def carts_of(user: User, language: str) -> list[CartOut]:
-    """All carts with their lines: three queries whatever the number of items."""
+    """All carts with their lines: two queries whatever the number of items."""
+    carts = await Cart.filter(user_id=user.id).order_by("-updated_at")
+    return await _render(carts, language)
+
+
+async def cart_of(cart: Cart, language: str) -> CartOut | None:
+    """One cart with its lines: one query."""
+    rendered = await _render([cart], language)
+    return rendered[0] if rendered else None
+
+
+async def _render(carts: list[Cart], language: str) -> list[CartOut]:
     from asoud.catalog.services import localise
 
-    carts = await Cart.filter(user_id=user.id).order_by("-updated_at")
     items = (
         await CartItem.filter(cart_id__in=[c.id for c in carts])
         .select_related("product")

@@ -27,11 +27,11 @@ from asoud.platform.pagination import newest_first
 api = Api()
 
 
-async def _cart_of_market(call: Call[Any, Any], market_id: Any) -> CartOut:
-    for cart in await carts.carts_of(call.principal.user, current_language.get()):
-        if cart.market_id == market_id:
-            return cart
-    raise NotFound()
+async def _cart_view(cart: Any) -> CartOut:
+    rendered = await carts.cart_of(cart, current_language.get())
+    if rendered is None:  # every line was removed meanwhile
+        raise NotFound()
+    return rendered
 
 
 @api.endpoint(
@@ -59,7 +59,7 @@ async def get_carts(call: Call[Any, Any]) -> Carts:
 async def add_cart_item(call: Call[CartItemIn, Any]) -> CartOut:
     """Quantities of the same product merge. The product must be on sale and in stock."""
     cart = await carts.add_item(call.principal.user, call.body.product_id, call.body.quantity)
-    return await _cart_of_market(call, cart.market_id)
+    return await _cart_view(cart)
 
 
 @api.endpoint(
@@ -74,7 +74,7 @@ async def add_cart_item(call: Call[CartItemIn, Any]) -> CartOut:
 )
 async def patch_cart_item(call: Call[CartItemPatch, Any]) -> CartOut:
     cart = await carts.set_quantity(call.principal.user, call.path["item_id"], call.body.quantity)
-    return await _cart_of_market(call, cart.market_id)
+    return await _cart_view(cart)
 
 
 @api.endpoint(
