@@ -11,7 +11,6 @@ from asoud.markets.models import (
     Market,
     MarketMember,
     MarketStatus,
-    MemberRole,
     StorefrontAccess,
     Visibility,
 )
@@ -88,6 +87,3 @@ def visible_markets_filter(user: User | None) -> Q:
         id__in=Subquery(MarketMember.filter(user_id=user.id).values("market_id")),
     )
     return Q(public, invited, own, colleague, join_type="OR")
-
-
-WRITE_ROLES = (MemberRole.manager, MemberRole.editor)

@@ -27,7 +27,6 @@ from asoud.notifications.models import (
 )
 from asoud.notifications.push import FcmPush, UnregisteredDevice
 from asoud.notifications.texts import render
-from asoud.platform.errors import NotFound
 from asoud.runtime import Platform
 
 log = logging.getLogger("asoud.notifications")
@@ -210,13 +209,6 @@ async def register_device(user: User, token: str) -> Device:
 async def preferences(user: User) -> Preference:
     preference, _ = await Preference.get_or_create(user_id=user.id)
     return preference
-
-
-async def own_notification(user: User, notification_id: int) -> Notification:
-    found = await Notification.get_or_none(id=notification_id, user_id=user.id)
-    if found is None:
-        raise NotFound()
-    return found
 
 
 def event_data(**values: Any) -> dict[str, str]:

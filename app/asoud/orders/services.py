@@ -193,21 +193,28 @@ async def _invalidate_after(
         )
 
 
+async def apply_action(order: Order, action: str) -> list[OrderLine]:
+    """Inside the caller's transaction, on a locked order: move it by one state-machine action
+    with its stock and discount effects (taken for good, or given back). Returns its lines."""
+    target = next_state(order, action)
+    lines = await OrderLine.filter(order_id=order.id).order_by("id")
+    if action in TAKES:
+        await stock.take(order, lines)
+        await discounts.consume(order.id)
+    elif action in RELEASES:
+        await stock.release(order, lines)
+        await discounts.release(order.id)
+    order.status = target
+    return lines
+
+
 async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> Order:
     """Run one state-machine action on a locked order, with its stock and discount effects."""
     async with in_transaction():
         order = await Order.filter(id=order_id, **where).select_for_update().first()
         if order is None:
             raise NotFound()
-        target = next_state(order, action)
-        lines = await OrderLine.filter(order_id=order.id).order_by("id")
-        if action in TAKES:
-            await stock.take(order, lines)
-            await discounts.consume(order.id)
-        elif action in RELEASES:
-            await stock.release(order, lines)
-            await discounts.release(order.id)
-        order.status = target
+        lines = await apply_action(order, action)
         await order.save()
     await _invalidate_after(platform, order, action, lines)
     ORDERS.labels(order.status.value).inc()

@@ -85,32 +85,31 @@ async def get_payment(call: Call[Any, Any]) -> PaymentOut:
     return services.view(session)
 
 
+async def _settle_and_return(
+    call: Call[Any, Any], gateway: str, authority: str, cancelled: bool
+) -> Response:
+    """The buyer is back from the gateway: settle, then send them on to the app's result page."""
+    if not authority or len(authority) > 100 or not authority.isprintable():
+        raise NotFound()
+    session = await services.settle(call.platform, gateway, authority, cancelled=cancelled)
+    query = urlencode({"payment_id": str(session.id), "status": session.status.value})
+    return RedirectResponse(f"{call.platform.settings.payment_return_url}?{query}", status_code=303)
+
+
 async def _zarinpal_return(call: Call[Any, Any]) -> Response:
     """Zarinpal sends the buyer back with ?Authority=…&Status=OK|NOK."""
     params = call.request.query_params
-    authority = params.get("Authority", "")
-    if not authority or len(authority) > 100 or not authority.isprintable():
-        raise NotFound()
-    session = await services.settle(
-        call.platform, "zarinpal", authority, cancelled=params.get("Status") != "OK"
+    return await _settle_and_return(
+        call, "zarinpal", params.get("Authority", ""), cancelled=params.get("Status") != "OK"
     )
-    target = call.platform.settings.payment_return_url
-    query = urlencode({"payment_id": str(session.id), "status": session.status.value})
-    return RedirectResponse(f"{target}?{query}", status_code=303)
 
 
 async def _paypal_return(call: Call[Any, Any]) -> Response:
     """PayPal sends the buyer back with ?token=<order id> (or to our cancel URL)."""
     params = call.request.query_params
-    token = params.get("token", "")
-    if not token or len(token) > 100 or not token.isprintable():
-        raise NotFound()
-    session = await services.settle(
-        call.platform, "paypal", token, cancelled=params.get("cancelled") == "1"
+    return await _settle_and_return(
+        call, "paypal", params.get("token", ""), cancelled=params.get("cancelled") == "1"
     )
-    target = call.platform.settings.payment_return_url
-    query = urlencode({"payment_id": str(session.id), "status": session.status.value})
-    return RedirectResponse(f"{target}?{query}", status_code=303)
 
 
 api.endpoint(

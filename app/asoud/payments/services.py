@@ -19,13 +19,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from asoud.catalog import cache as catalog_cache
-from asoud.discounts import services as discounts
 from asoud.identity.models import User
 from asoud.markets.access import Access, market_for
 from asoud.markets.services import mark_subscription_paid
 from asoud.notifications.services import event_data, notify_quietly
-from asoud.orders import stock
 from asoud.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
+from asoud.orders.services import apply_action
 from asoud.orders.state import next_state
 from asoud.payments.gateways.base import Gateway, GatewayError, Outcome, PaymentRequest
 from asoud.payments.gateways.crypto import CryptoProcessor
@@ -35,7 +34,7 @@ from asoud.payments.gateways.zarinpal import Zarinpal
 from asoud.payments.models import OPEN_STATUSES, PaymentSession, SessionStatus, Target
 from asoud.payments.schemas import PaymentOut
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
-from asoud.platform.money import MINOR_UNITS, Money, check_amount_precision, display, money
+from asoud.platform.money import Money, display, money, validated_amount
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
 from asoud.wallet import services as wallet
@@ -143,15 +142,7 @@ async def _subscription_fee(user: User, market_id: uuid.UUID) -> tuple[Decimal, 
 def _topup_amount(amount: Money | None) -> tuple[Decimal, str]:
     if amount is None:
         raise field_error("body.amount", "missing")
-    if amount.currency not in MINOR_UNITS:
-        raise field_error("body.amount.currency", "unsupported_currency")
-    try:
-        check_amount_precision(amount.amount, amount.currency)
-    except ValueError:
-        raise field_error("body.amount.amount", "too_many_decimals") from None
-    if amount.amount <= 0:
-        raise field_error("body.amount.amount", "invalid_amount")
-    return amount.amount, amount.currency
+    return validated_amount(amount, "body.amount"), amount.currency
 
 
 async def start(
@@ -255,10 +246,7 @@ async def _apply_success(platform: Platform, session: PaymentSession, reference:
             )
             session.failure_reason = "order no longer payable; amount credited to the wallet"
             return
-        lines = await OrderLine.filter(order_id=order.id).order_by("id")
-        order.status = next_state(order, "payment_succeeded")
-        await stock.take(order, lines)
-        await discounts.consume(order.id)
+        await apply_action(order, "payment_succeeded")
         await wallet.receive_for_order(
             session.amount, session.currency, order.id, reference=f"{session.gateway}:{reference}"
         )
@@ -271,10 +259,7 @@ async def _apply_failure(session: PaymentSession) -> None:
     order = await Order.filter(id=session.target_id).select_for_update().first()
     if order is None or order.status is not OrderStatus.processing:
         return
-    lines = await OrderLine.filter(order_id=order.id).order_by("id")
-    order.status = next_state(order, "payment_failed")
-    await stock.release(order, lines)
-    await discounts.release(order.id)
+    await apply_action(order, "payment_failed")
     await order.save()
 
 

@@ -84,3 +84,18 @@ def check_amount_precision(amount: Decimal, currency: str) -> Decimal:
 def display(amount: Decimal | int, currency: str) -> str:
     """For messages to people: "125000 IRT", "19.99 USD"."""
     return f"{quantize(Decimal(amount), currency):f} {currency}"
+
+
+def validated_amount(amount: Money, field: str) -> Decimal:
+    """A positive amount in a supported currency with no more decimals than it has (422 if not)."""
+    from asoud.platform.errors import field_error
+
+    if amount.currency not in MINOR_UNITS:
+        raise field_error(f"{field}.currency", "unsupported_currency")
+    try:
+        check_amount_precision(amount.amount, amount.currency)
+    except ValueError:
+        raise field_error(f"{field}.amount", "too_many_decimals") from None
+    if amount.amount <= 0:
+        raise field_error(f"{field}.amount", "invalid_amount")
+    return amount.amount

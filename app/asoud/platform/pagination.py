@@ -1,4 +1,4 @@
-"""Opaque keyset cursors and the list envelope ``{"items": [...], "next_cursor": ...}``."""
+"""Opaque keyset cursors for lists answered as ``{"items": [...], "next_cursor": ...}``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
 from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -18,18 +17,6 @@ from asoud.platform.errors import InvalidInput, field_error
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
-
-
-class PageQuery(BaseModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(default=None, max_length=512)
 
 
 def encode_cursor(values: list[Any]) -> str:

@@ -49,12 +49,6 @@ async def category_tree(platform: Platform, language: str) -> list[dict[str, Any
     return result
 
 
-async def invalidate_taxonomy(platform: Platform) -> None:
-    from asoud.platform.i18n import SUPPORTED_LANGUAGES
-
-    await platform.cache.delete_many(CACHE, [f"tree:{lang}" for lang in SUPPORTED_LANGUAGES])
-
-
 async def leaf_category(category_id: int, field: str = "body.category_id") -> Category:
     category = await Category.get_or_none(id=category_id)
     code = None

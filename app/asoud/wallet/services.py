@@ -13,29 +13,16 @@ from asoud.identity.models import User
 from asoud.identity.phone import normalise_phone
 from asoud.platform.errors import NotFound, field_error
 from asoud.platform.money import (
-    MINOR_UNITS,
     Money,
     SignedMoney,
-    check_amount_precision,
     money,
     quantize,
+    validated_amount,
 )
 from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
 from asoud.wallet import ledger
 from asoud.wallet.models import Account, AccountKind, Entry, Transaction, TransactionKind
 from asoud.wallet.schemas import LedgerLine
-
-
-def _checked_amount(amount: Money, field: str) -> Decimal:
-    if amount.currency not in MINOR_UNITS:
-        raise field_error(f"{field}.currency", "unsupported_currency")
-    try:
-        check_amount_precision(amount.amount, amount.currency)
-    except ValueError:
-        raise field_error(f"{field}.amount", "too_many_decimals") from None
-    if amount.amount <= 0:
-        raise field_error(f"{field}.amount", "invalid_amount")
-    return amount.amount
 
 
 async def balances(user: User) -> list[Money]:
@@ -64,7 +51,7 @@ async def _posted(dedupe_key: str, work: Any) -> Transaction:
 
 
 async def transfer(sender: User, to_phone: str, amount: Money, key: str | None) -> Transaction:
-    value = _checked_amount(amount, "body.amount")
+    value = validated_amount(amount, "body.amount")
     try:
         phone = normalise_phone(to_phone)
     except ValueError:
