@@ -98,6 +98,17 @@ async def query(prometheus: str, promql: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+async def query_vector(prometheus: str, promql: str) -> dict[str, float]:
+    """An instant PromQL vector as {route: value}."""
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"{prometheus}/api/v1/query", params={"query": promql})
+    return {
+        row["metric"].get("route", ""): float(row["value"][1])
+        for row in answer.json()["data"]["result"]
+        if row["value"][1] not in ("NaN", "+Inf")
+    }
+
+
 async def main(users: int, seconds: int) -> int:
     if not shutil.which("prometheus") or not shutil.which(
         "locust", path=str(Path(sys.executable).parent)
@@ -212,6 +223,15 @@ async def main(users: int, seconds: int) -> int:
                         print(
                             f"  {'OK  ' if ok else 'MISS'} {name:30} {shown:>10}  (objective {comparison} {objective})"
                         )
+                    print("Routes over the query budget (mean SQL statements, share above 10):")
+                    over = await query_vector(
+                        prom_url,
+                        f"sum by (route) (rate(asoud_db_queries_per_request_sum[{window}]))"
+                        f" / sum by (route) (rate(asoud_db_queries_per_request_count[{window}]))",
+                    )
+                    for route, mean in sorted(over.items(), key=lambda item: -item[1]):
+                        if mean > 5:
+                            print(f"  {route:45} {mean:5.1f}")
                     return 1 if missed else 0
                 finally:
                     for process in (prometheus, worker):

@@ -23,6 +23,7 @@ from tests.support.market import (
     published_market,
     published_product,
     queries_of,
+    transaction_statements,
 )
 
 
@@ -488,3 +489,47 @@ async def test_lists_have_constant_query_budgets(
         headers=owner.headers,
     )
     assert few == many
+
+
+async def test_buying_stays_within_the_query_budget(
+    client: httpx.AsyncClient, owner: Actor, staff: Actor, buyer: Actor, market: dict[str, Any]
+) -> None:
+    """The SLO allows 10 SQL queries per request: the buying path's writes stay under it, and
+    transaction control (BEGIN/COMMIT) is counted apart from queries."""
+    product = await published_product(client, owner, staff, market["id"], stock=10)
+    add = "/api/v1/cart/items"
+    body = {"product_id": product["id"], "quantity": 1}
+    first, first_queries = await queries_of(
+        client, add, add, "POST", json=body, headers=buyer.headers
+    )
+    merged, merged_queries = await queries_of(
+        client, add, add, "POST", json=body, headers=buyer.headers
+    )
+    assert first.status_code == merged.status_code == 201
+    assert merged.json()["items"][0]["quantity"] == 2
+    assert first_queries <= 5 and merged_queries <= 5, (first_queries, merged_queries)
+
+    control_before = transaction_statements("/api/v1/checkout")
+    placed, checkout_queries = await queries_of(
+        client,
+        "/api/v1/checkout",
+        "/api/v1/checkout",
+        "POST",
+        json={"market_id": market["id"], "payment_method": "cash"},
+        headers=buyer.headers,
+    )
+    assert placed.status_code == 201, placed.text
+    assert checkout_queries <= 10, checkout_queries
+    assert transaction_statements("/api/v1/checkout") - control_before == 2  # BEGIN, COMMIT
+
+    route = "/api/v1/markets/{market_id}/orders/{order_id}/accept"
+    accepted, accept_queries = await queries_of(
+        client,
+        route,
+        f"/api/v1/markets/{market['id']}/orders/{placed.json()['id']}/accept",
+        "POST",
+        headers=owner.headers,
+    )
+    assert accepted.status_code == 200 and accepted.json()["status"] == "completed", accepted.text
+    assert accept_queries <= 10, accept_queries
+    assert await _stock(product["id"]) == (8, 0)

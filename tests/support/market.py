@@ -110,11 +110,18 @@ def queries_sum(route: str) -> float:
 
 
 async def queries_of(
-    client: httpx.AsyncClient, route: str, url: str, **kwargs: Any
+    client: httpx.AsyncClient, route: str, url: str, method: str = "GET", **kwargs: Any
 ) -> tuple[httpx.Response, float]:
     before = queries_sum(route)
-    response = await client.get(url, **kwargs)
+    response = await client.request(method, url, **kwargs)
     return response, queries_sum(route) - before
+
+
+def transaction_statements(route: str) -> float:
+    """BEGIN/COMMIT/SAVEPOINT round trips counted so far for a route (apart from queries)."""
+    return (
+        REGISTRY.get_sample_value("asoud_db_transaction_statements_total", {"route": route}) or 0.0
+    )
 
 
 async def placed_order(

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from asoud.identity.models import RefreshToken, User
+from asoud.platform.database import fetch_sql
 from asoud.platform.errors import Unauthenticated
 from asoud.runtime import Platform
 
@@ -146,10 +146,5 @@ async def load_session_user(user_id: str, session_id: str) -> User | None:
         uid, sid = uuid.UUID(user_id), uuid.UUID(session_id)
     except ValueError:
         return None
-    client = connections.get("default")
-    sql, params = _SESSION_USER_SQL, [uid, True, sid]
-    if client.capabilities.dialect == "sqlite":  # positional "?" and UUIDs stored as text
-        sql = sql.replace("$1", "?").replace("$2", "?").replace("$3", "?")
-        params = [str(uid), True, str(sid)]
-    rows = await client.execute_query_dict(sql, params)
+    rows = await fetch_sql(_SESSION_USER_SQL, [uid, True, sid])
     return User._init_from_db(**rows[0]) if rows else None

@@ -27,6 +27,7 @@ from asoud.notifications.models import (
 )
 from asoud.notifications.push import FcmPush, UnregisteredDevice
 from asoud.notifications.texts import render
+from asoud.platform.database import fetch_sql
 from asoud.runtime import Platform
 
 log = logging.getLogger("asoud.notifications")
@@ -58,16 +59,40 @@ def quiet_until(preference: Preference | None, at: datetime) -> datetime | None:
     return end_at.astimezone(UTC)
 
 
+# Everything notify() needs to know about the recipient, in one round trip.
+_RECIPIENT_SQL = (
+    'SELECT u."language" AS "language", p."sms" AS "sms", p."push" AS "push", '
+    'p."email" AS "email", p."email_address" AS "email_address", '
+    'p."quiet_start" AS "quiet_start", p."quiet_end" AS "quiet_end", '
+    'p."timezone" AS "timezone", p."id" AS "preference_id", '
+    'EXISTS (SELECT 1 FROM "notifications_device" d WHERE d."user_id" = u."id") AS "has_device" '
+    'FROM "identity_user" u LEFT JOIN "notifications_preference" p ON p."user_id" = u."id" '
+    'WHERE u."id" = $1'
+)
+
+
 async def notify(
     platform: Platform, user_id: uuid.UUID, kind: str, data: dict[str, str], **params: str
 ) -> Notification:
     """Put a message in the person's inbox and queue its outside deliveries."""
-    user = await User.get(id=user_id)
-    title, body = render(kind, user.language or "en", **params)
+    [recipient] = await fetch_sql(_RECIPIENT_SQL, [user_id])
+    title, body = render(kind, recipient["language"] or "en", **params)
     notification = await Notification.create(
-        user_id=user.id, kind=kind, title=title, body=body, data=data
+        user_id=user_id, kind=kind, title=title, body=body, data=data
     )
-    preference = await Preference.get_or_none(user_id=user.id)
+    preference = (
+        None
+        if recipient["preference_id"] is None
+        else Preference(
+            sms=bool(recipient["sms"]),
+            push=bool(recipient["push"]),
+            email=bool(recipient["email"]),
+            email_address=recipient["email_address"],
+            quiet_start=recipient["quiet_start"],
+            quiet_end=recipient["quiet_end"],
+            timezone=recipient["timezone"],
+        )
+    )
     channels = (
         [Channel.sms]
         if preference is None
@@ -75,14 +100,12 @@ async def notify(
             channel
             for channel, wanted in (
                 (Channel.sms, preference.sms),
-                (Channel.push, preference.push),
+                (Channel.push, preference.push and recipient["has_device"]),
                 (Channel.email, preference.email and preference.email_address),
             )
             if wanted
         ]
     )
-    if Channel.push in channels and not await Device.exists(user_id=user.id):
-        channels.remove(Channel.push)
     start_at = quiet_until(preference, _now()) or _now()
     for channel in channels:
         delivery = await Delivery.create(

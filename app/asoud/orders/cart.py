@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from asoud.catalog.models import Product, ProductStatus
@@ -13,6 +13,7 @@ from asoud.markets.access import can_view_storefront
 from asoud.markets.models import Market, MarketStatus
 from asoud.orders.models import Cart, CartItem
 from asoud.orders.schemas import CartLine, CartOut
+from asoud.platform.database import fetch_sql
 from asoud.platform.errors import Conflict, NotFound, uuid_or_404
 from asoud.platform.money import money
 
@@ -41,30 +42,36 @@ def _check_available(product: Product, quantity: int) -> None:
         )
 
 
+# Find-or-create the cart and merge the line in two statements instead of select, savepoint,
+# insert, select-for-update, insert/update and touch: add-to-cart is the hottest write.
+_TOUCH_CART_SQL = (
+    'INSERT INTO "orders_cart" ("user_id", "market_id", "updated_at") VALUES ($1, $2, $3) '
+    'ON CONFLICT ("user_id", "market_id") DO UPDATE SET "updated_at" = excluded."updated_at" '
+    'RETURNING "id"'
+)
+# The merged quantity is checked in the statement itself, so two concurrent adds cannot
+# together exceed what is available; no row back means the merge was refused.
+_MERGE_ITEM_SQL = (
+    'INSERT INTO "orders_cart_item" ("cart_id", "product_id", "quantity") VALUES ($1, $2, $3) '
+    'ON CONFLICT ("cart_id", "product_id") DO UPDATE '
+    'SET "quantity" = "orders_cart_item"."quantity" + excluded."quantity" '
+    'WHERE "orders_cart_item"."quantity" + excluded."quantity" <= $4 '
+    'RETURNING "quantity"'
+)
+
+
 async def add_item(user: User, product_id: object, quantity: int) -> Cart:
     product = await sellable_product(user, product_id)
-    async with in_transaction():
-        cart = await Cart.get_or_none(user_id=user.id, market_id=product.market_id)
-        if cart is None:
-            try:
-                async with in_transaction():  # a savepoint: losing the race keeps our transaction
-                    cart = await Cart.create(user_id=user.id, market_id=product.market_id)
-            except IntegrityError:  # a concurrent add created it first
-                cart = await Cart.get(user_id=user.id, market_id=product.market_id)
-        item = (
-            await CartItem.filter(cart_id=cart.id, product_id=product.id)
-            .select_for_update()
-            .first()
-        )
-        total = quantity + (item.quantity if item else 0)
-        _check_available(product, total)
-        if item is None:
-            await CartItem.create(cart_id=cart.id, product_id=product.id, quantity=total)
-        else:
-            item.quantity = total
-            await item.save(update_fields=["quantity"])
-        await cart.save(update_fields=["updated_at"])
-    return cart
+    _check_available(product, quantity)
+    available = max(0, product.stock - product.reserved)
+    now = datetime.now(UTC)
+    async with in_transaction():  # a refused merge leaves no new or touched cart behind
+        rows = await fetch_sql(_TOUCH_CART_SQL, [user.id, product.market_id, now])
+        cart_id = rows[0]["id"]
+        merged = await fetch_sql(_MERGE_ITEM_SQL, [cart_id, product.id, quantity, available])
+        if not merged:
+            _check_available(product, available + 1)  # raises insufficient_stock
+    return Cart(id=cart_id, user_id=user.id, market_id=product.market_id, updated_at=now)
 
 
 async def _own_item(user: User, item_id: str) -> CartItem:

@@ -104,10 +104,9 @@ async def delete_cart_item(call: Call[Any, Any]) -> None:
 async def checkout(call: Call[CheckoutIn, Any]) -> OrderOut:
     """Freezes prices and the discount into a `pending` order and holds the stock (cash:
     until the owner decides, online: while the buyer pays). Send an `Idempotency-Key`."""
-    order = await services.checkout(
+    return await services.checkout(
         call.platform, call.principal.user, call.body, call.request.headers.get("Idempotency-Key")
     )
-    return await services.order_view(order)
 
 
 async def _page(qs: Any, query: OrderListQuery) -> OrderPage:
@@ -159,10 +158,9 @@ async def get_order(call: Call[Any, Any]) -> OrderOut:
 )
 async def cancel_order(call: Call[Any, Any]) -> OrderOut:
     """Only while `pending`; the held stock and discount use are given back."""
-    order = await services.cancel_by_customer(
+    return await services.cancel_by_customer(
         call.platform, call.principal.user, uuid_or_404(call.path["order_id"])
     )
-    return await services.order_view(order)
 
 
 @api.endpoint(
@@ -194,10 +192,9 @@ def _owner_action(path: str, action: str, summary: str, body: Any = None) -> Non
     async def handler(call: Call[Any, Any]) -> OrderOut:
         market, _ = await market_for(call.principal.user, call.path["market_id"], WRITE)
         reason = getattr(call.body, "reason", "")
-        order = await services.owner_action(
+        return await services.owner_action(
             call.platform, market, uuid_or_404(call.path["order_id"]), action, reason
         )
-        return await services.order_view(order)
 
     handler.__name__ = f"{path}_order"
 

@@ -85,16 +85,36 @@ def _key_digest(key: str | None) -> str | None:
 
 async def checkout(
     platform: Platform, user: User, data: CheckoutIn, idempotency_key: str | None
-) -> Order:
-    """Freeze the cart's prices and discount into a pending order and hold its stock."""
+) -> OrderOut:
+    """Freeze the cart's prices and discount into a pending order and hold its stock.
+
+    Answers with the order as rendered from what it just wrote (no read back)."""
     digest = _key_digest(idempotency_key)
-    if digest and (existing := await Order.get_or_none(user_id=user.id, idempotency_key=digest)):
-        return existing  # a retry that outlived the Redis record: same order, never a second
-    market = await Market.get_or_none(id=data.market_id)
+    # The cart's lines with their products and market in one query, read without a lock: the
+    # cart is claimed at the end by deleting it only if no add-to-cart touched it meanwhile.
+    items = (
+        await CartItem.filter(cart__user_id=user.id, cart__market_id=data.market_id)
+        .select_related("cart", "product__market")
+        .order_by("id")
+    )
+    market: Market | None = (
+        items[0].product.market  # type: ignore[attr-defined]
+        if items
+        else await Market.get_or_none(id=data.market_id)
+    )
     if market is None or not await can_view_storefront(user, market):
         raise NotFound()
     if market.status is not MarketStatus.published:
         raise Conflict("product_unavailable")
+    if not items:
+        # A retry that outlived its Redis record finds the cart already ordered: answer with
+        # that order, never a second one (looked up only here, off the hot path).
+        if digest and (
+            existing := await Order.get_or_none(user_id=user.id, idempotency_key=digest)
+        ):
+            return await order_view(existing)
+        raise Conflict("cart_empty")
+    cart: Cart = items[0].cart
     hold_for = (
         platform.settings.stock_hold_cash_seconds
         if data.payment_method is PaymentMethod.cash
@@ -102,16 +122,6 @@ async def checkout(
     )
     try:
         async with in_transaction():
-            cart = (
-                await Cart.filter(user_id=user.id, market_id=market.id).select_for_update().first()
-            )
-            items = (
-                await CartItem.filter(cart_id=cart.id).select_related("product").order_by("id")
-                if cart
-                else []
-            )
-            if not items:
-                raise Conflict("cart_empty")
             order_id = uuid.uuid4()
             order = Order(
                 id=order_id,
@@ -154,14 +164,17 @@ async def checkout(
             await OrderLine.bulk_create(lines)
             if discount is not None:
                 await discounts.hold(discount, user, order_id)
-            await CartItem.filter(cart_id=cart.id).delete()  # type: ignore[union-attr]
-            await cart.delete()  # type: ignore[union-attr]
+            # Claim the cart (its items go by ON DELETE CASCADE). A concurrent checkout of the
+            # same cart waits here and then finds it gone; a concurrent add-to-cart moved
+            # updated_at: either way this order is rolled back, holds and all.
+            if not await Cart.filter(id=cart.id, updated_at=cart.updated_at).delete():
+                raise Conflict("cart_changed")
     except IntegrityError:
         # The same Idempotency-Key raced in twice: the other request made the order.
         if digest and (
             existing := await Order.get_or_none(user_id=user.id, idempotency_key=digest)
         ):
-            return existing
+            return await order_view(existing)
         raise
     if sold_out:  # a hold that leaves stock keeps every page true: no need to drop them
         await catalog_cache.invalidate(platform, [str(market.id)], sold_out)
@@ -174,7 +187,7 @@ async def checkout(
         total=display(order.total, order.currency),
         market=market.name,
     )
-    return order
+    return view(order, lines, discount.code if discount else None)
 
 
 TAKES = ("accept_cash", "payment_succeeded")
@@ -200,36 +213,56 @@ async def apply_action(order: Order, action: str) -> list[OrderLine]:
     lines = await OrderLine.filter(order_id=order.id).order_by("id")
     if action in TAKES:
         await stock.take(order, lines)
-        await discounts.consume(order.id)
+        if order.discount_id is not None:
+            await discounts.consume(order.id)
     elif action in RELEASES:
         await stock.release(order, lines)
-        await discounts.release(order.id)
+        if order.discount_id is not None:
+            await discounts.release(order.id)
     order.status = target
     return lines
 
 
-async def _act(platform: Platform, order_id: Any, action: str, **where: Any) -> Order:
+async def _act(
+    platform: Platform,
+    order_id: Any,
+    action: str,
+    *,
+    reason: str = "",
+    market_name: str | None = None,
+    **where: Any,
+) -> OrderOut:
     """Run one state-machine action on a locked order, with its stock and discount effects."""
     async with in_transaction():
         order = await Order.filter(id=order_id, **where).select_for_update().first()
         if order is None:
             raise NotFound()
         lines = await apply_action(order, action)
+        if reason:
+            order.reason = reason
         await order.save()
     await _invalidate_after(platform, order, action, lines)
     ORDERS.labels(order.status.value).inc()
-    await notify_order_status(platform, order)
-    return order
+    await notify_order_status(platform, order, market_name)
+    code = (
+        await Discount.filter(id=order.discount_id).first().values_list("code", flat=True)
+        if order.discount_id
+        else None
+    )
+    return view(order, lines, code)  # type: ignore[arg-type]
 
 
-async def notify_order_status(platform: Platform, order: Order) -> None:
-    market = await Market.get(id=order.market_id)
+async def notify_order_status(
+    platform: Platform, order: Order, market_name: str | None = None
+) -> None:
+    if market_name is None:
+        market_name = (await Market.get(id=order.market_id)).name
     await notify_quietly(
         platform,
         order.user_id,
         "order_status",
         event_data(order_id=order.id),
-        market=market.name,
+        market=market_name,
         status=order.status.value,
     )
 
@@ -262,18 +295,16 @@ async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Orde
     return order
 
 
-async def cancel_by_customer(platform: Platform, user: User, order_id: Any) -> Order:
+async def cancel_by_customer(platform: Platform, user: User, order_id: Any) -> OrderOut:
     return await _act(platform, order_id, "cancel", user_id=user.id)
 
 
 async def owner_action(
     platform: Platform, market: Market, order_id: Any, action: str, reason: str = ""
-) -> Order:
-    order = await _act(platform, order_id, action, market_id=market.id)
-    if reason:
-        order.reason = reason
-        await order.save(update_fields=["reason"])
-    return order
+) -> OrderOut:
+    return await _act(
+        platform, order_id, action, reason=reason, market_name=market.name, market_id=market.id
+    )
 
 
 async def release_expired_holds(platform: Platform, limit: int = 500) -> int:
@@ -292,10 +323,14 @@ async def release_expired_holds(platform: Platform, limit: int = 500) -> int:
     released = 0
     for order_id in expired:
         try:
-            order = await _act(platform, order_id, "expire", reserved_until__lt=stock.now())
+            await _act(
+                platform,
+                order_id,
+                "expire",
+                reason="reservation expired",
+                reserved_until__lt=stock.now(),
+            )
         except (NotFound, Conflict):
             continue  # decided or paid meanwhile
-        order.reason = "reservation expired"
-        await order.save(update_fields=["reason"])
         released += 1
     return released

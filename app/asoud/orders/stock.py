@@ -8,12 +8,14 @@ caller's transaction.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from tortoise.expressions import F
 
 from asoud.catalog.models import Product
 from asoud.orders.models import Order, OrderLine, StockState
+from asoud.platform.database import fetch_sql
 from asoud.platform.errors import Conflict
 
 
@@ -26,12 +28,20 @@ def _by_product(lines: list[OrderLine]) -> list[tuple[str, int, str]]:
     return [(pid, q, name) for pid, (q, name) in sorted(totals.items())]
 
 
+# Hold units only while enough are free, and say in the same round trip whether the hold
+# left none (the catalogue then drops that product's pages).
+_RESERVE_SQL = (
+    'UPDATE "catalog_product" SET "reserved" = "reserved" + $1 '
+    'WHERE "id" = $2 AND "stock" >= "reserved" + $1 '
+    'RETURNING "stock" <= "reserved" AS "sold_out"'
+)
+
+
 async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> list[str]:
     """Hold the units; returns the products this left with nothing available (for caches)."""
+    sold_out = []
     for product_id, quantity, name in _by_product(lines):
-        held = await Product.filter(id=product_id, stock__gte=F("reserved") + quantity).update(
-            reserved=F("reserved") + quantity
-        )
+        held = await fetch_sql(_RESERVE_SQL, [quantity, uuid.UUID(product_id)])
         if not held:
             product = await Product.get(id=product_id)
             available = max(0, product.stock - product.reserved)
@@ -41,13 +51,11 @@ async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> list
                 available=available,
                 extra={"product_id": product_id, "available": available},
             )
+        if held[0]["sold_out"]:
+            sold_out.append(product_id)
     order.stock_state = StockState.reserved
     order.reserved_until = until
-    ids = [product_id for product_id, _, _ in _by_product(lines)]
-    sold_out = await Product.filter(id__in=ids, stock__lte=F("reserved")).values_list(
-        "id", flat=True
-    )
-    return [str(product_id) for product_id in sold_out]
+    return sold_out
 
 
 async def take(order: Order, lines: list[OrderLine]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,8 @@ MIGRATION_LOCK_KEY = 0x61736F75646D6967
 class QueryStats:
     """SQL statements sent to the server within one unit of work (a request, a task)."""
 
-    count: int = 0
+    count: int = 0  # queries: statements that read or write data
+    transaction_control: int = 0  # BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE
     seconds: float = 0.0
     observers: list[Callable[[float], None]] = field(default_factory=list)
 
@@ -63,11 +66,19 @@ def count_queries() -> Iterator[QueryStats]:
         _query_stats.reset(token)
 
 
-def _record_query(started: float) -> None:
+# Transaction control is a round trip but not a query; like Rails' SQLCounter and Django's
+# assertNumQueries, the per-request budget counts only statements that touch data.
+_TRANSACTION_CONTROL = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
+
+
+def _record_query(started: float, transaction_control: bool = False) -> None:
     stats = _query_stats.get()
     if stats is not None:
         elapsed = time.perf_counter() - started
-        stats.count += 1
+        if transaction_control:
+            stats.transaction_control += 1
+        else:
+            stats.count += 1
         stats.seconds += elapsed
         for observe in stats.observers:
             observe(elapsed)
@@ -76,14 +87,22 @@ def _record_query(started: float) -> None:
 class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
     """asyncpg connection that reports every round trip, inside transactions too.
 
-    Counting at the driver rather than in Tortoise catches BEGIN/COMMIT, raw SQL and
-    anything a future Tortoise version routes differently.
+    Counting at the driver rather than in Tortoise catches queries inside transactions, raw
+    SQL and anything a future Tortoise version routes differently; transaction control is
+    told apart from queries.
     """
 
     _housekeeping = False
 
+    def get_reset_query(self) -> str:
+        # asyncpg sends "advisory unlock all; CLOSE ALL; UNLISTEN *; RESET ALL" on every release
+        # to the pool: one more round trip per query outside a transaction. ASOUD never LISTENs,
+        # changes session settings or keeps cursors, and the migrator unlocks its advisory lock
+        # itself; an open transaction is still rolled back by asyncpg before this runs.
+        return ""
+
     async def reset(self, *, timeout: float | None = None) -> None:
-        # The pool's reset on release (RESET ALL, UNLISTEN *) is not the caller's query.
+        # The pool's reset on release (a ROLLBACK if needed) is not the caller's query.
         self._housekeeping = True
         try:
             await super().reset(timeout=timeout)
@@ -97,7 +116,7 @@ class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
         try:
             return await super().execute(query, timeout=timeout)  # type: ignore[no-any-return]
         finally:
-            _record_query(started)
+            _record_query(started, bool(_TRANSACTION_CONTROL.match(query)))
 
     async def _execute(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -112,6 +131,24 @@ class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
             return await super()._executemany(*args, **kwargs)
         finally:
             _record_query(started)
+
+
+_PG_PLACEHOLDER = re.compile(r"\$\d+")
+
+
+async def fetch_sql(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """Run fixed SQL written for PostgreSQL ($1, $2 ..., a number may repeat) on either dialect.
+
+    For hot paths where one hand-written statement (an upsert, a join) replaces several ORM
+    round trips; on PostgreSQL it becomes a cached prepared statement.
+    """
+    client = connections.get("default")
+    if client.capabilities.dialect == "sqlite":  # positional "?" and UUIDs stored as text
+        order = [int(match[1:]) - 1 for match in _PG_PLACEHOLDER.findall(sql)]
+        sql = _PG_PLACEHOLDER.sub("?", sql)
+        params = [str(p) if isinstance(p, uuid.UUID) else p for p in (params[i] for i in order)]
+    rows: list[dict[str, Any]] = await client.execute_query_dict(sql, list(params))
+    return rows
 
 
 def connection_config(settings: Settings) -> dict[str, Any]:

@@ -31,6 +31,11 @@ DB_QUERIES_PER_REQUEST = Histogram(
     ["route"],
     buckets=QUERY_BUCKETS,
 )
+DB_TRANSACTION_STATEMENTS = Counter(
+    "asoud_db_transaction_statements",
+    "Transaction control round trips (BEGIN, COMMIT, SAVEPOINT...) sent by HTTP requests",
+    ["route"],
+)
 DB_QUERY_DURATION = Histogram(
     "asoud_db_query_duration_seconds", "Duration of one SQL statement", buckets=LATENCY_BUCKETS
 )
@@ -70,6 +75,8 @@ class MetricsMiddleware:
                 HTTP_REQUESTS.labels(template, method, f"{status // 100}xx").inc()
                 HTTP_DURATION.labels(template, method).observe(time.perf_counter() - started)
                 DB_QUERIES_PER_REQUEST.labels(template).observe(queries.count)
+                if queries.transaction_control:
+                    DB_TRANSACTION_STATEMENTS.labels(template).inc(queries.transaction_control)
 
 
 async def metrics_endpoint(request: Request) -> Response:
