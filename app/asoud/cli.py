@@ -136,6 +136,53 @@ def makemigrations(
     print("\n".join(written) if written else "no changes detected")
 
 
+def _admin_url() -> str:
+    url = os.environ.get("ASOUD_DATABASE_ADMIN_URL", "")
+    if not url:
+        console.print("[red]set ASOUD_DATABASE_ADMIN_URL[/red] (a role that may CREATE ROLE)")
+        raise typer.Exit(2)
+    return url
+
+
+@db_app.command("rotate-credentials")
+def rotate_credentials(
+    user: Annotated[str, typer.Option(help="the new login role, e.g. asoud_app_20261125")],
+    group: Annotated[str, typer.Option(help="the NOLOGIN role holding the app's rights")] = (
+        "asoud_app"
+    ),
+) -> None:
+    """Create (or reset) a login role acting as GROUP, with the password in
+    ASOUD_NEW_DATABASE_PASSWORD; the previous login keeps working until retired.
+
+    The administrator's URL comes from ASOUD_DATABASE_ADMIN_URL; secrets never go on the
+    command line, where `ps` would show them."""
+    from asoud.platform.credentials import CredentialError, create_login
+
+    password = os.environ.get("ASOUD_NEW_DATABASE_PASSWORD", "")
+    try:
+        _run(lambda: create_login(_admin_url(), group, user, password))
+    except CredentialError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    print(f"login {user} ready (member of {group})")
+
+
+@db_app.command("retire-credentials")
+def retire_credentials(
+    user: Annotated[str, typer.Option(help="the old login role to drop")],
+    group: Annotated[str, typer.Option(help="the group it must belong to")] = "asoud_app",
+) -> None:
+    """Retire an old login: no new sessions, open ones ended, role dropped."""
+    from asoud.platform.credentials import CredentialError, retire_login
+
+    try:
+        dropped = _run(lambda: retire_login(_admin_url(), user, group))
+    except CredentialError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    print(f"login {user} retired" if dropped else f"login {user} was already gone")
+
+
 @keys_app.command("generate")
 def keys_generate(
     out: Annotated[Path, typer.Option(help="keyring file to create")],
