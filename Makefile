@@ -20,8 +20,8 @@ test: $(BIN)/.installed lint
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check app tests loadtests
-	$(BIN)/ruff format --check app tests loadtests
+	$(BIN)/ruff check app operator tests loadtests
+	$(BIN)/ruff format --check app operator tests loadtests
 	$(BIN)/mypy
 
 ## Figures, not assertions: requests/s and latency over loopback

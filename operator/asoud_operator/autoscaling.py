@@ -41,7 +41,7 @@ def decide(
         return Decision(replicas, replicas, "MetricUnavailable", history)
     desired = desired_replicas(backlog, scaling)
     window = scaling.scale_down_stabilization_seconds
-    kept = tuple((at, n) for at, n in history if now - at < window) + ((now, desired),)
+    kept = (*((at, n) for at, n in history if now - at < window), (now, desired))
     if desired >= current:
         return Decision(desired, desired, "ScaledUp" if desired > current else "Stable", kept)
     # Scale down only to the highest recommendation within the window.

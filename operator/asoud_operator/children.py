@@ -57,11 +57,15 @@ def selector_string(store: str, component: str) -> str:
     return ",".join(f"{k}={v}" for k, v in selector(store, component).items())
 
 
-def _metadata(store: str, namespace: str, name: str, component: str, version: str | None = None) -> dict[str, Any]:
+def _metadata(
+    store: str, namespace: str, name: str, component: str, version: str | None = None
+) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": labels(store, component, version)}
 
 
-def environment(store: str, spec: StoreSpec, database_secret: str | None = None) -> list[dict[str, Any]]:
+def environment(
+    store: str, spec: StoreSpec, database_secret: str | None = None
+) -> list[dict[str, Any]]:
     """The app's settings: secrets by reference (never copied), the keyset as a mounted file."""
     db_secret = database_secret or spec.database.name
     return [
@@ -94,7 +98,11 @@ def config_hash(*parts: Any) -> str:
 
 
 def _container(
-    store: str, spec: StoreSpec, role: str, args: list[str], resources: dict[str, Any],
+    store: str,
+    spec: StoreSpec,
+    role: str,
+    args: list[str],
+    resources: dict[str, Any],
     database_secret: str | None,
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
@@ -190,7 +198,10 @@ def deployment(
             "strategy": (
                 {"type": "Recreate"}  # one scheduler at a time: cron jobs must not run twice
                 if role == "scheduler"
-                else {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+                else {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                }
             ),
             "template": {
                 "metadata": {
@@ -295,7 +306,11 @@ def scaled_object(store: str, namespace: str, spec: StoreSpec, stream: str) -> d
         "kind": "ScaledObject",
         "metadata": _metadata(store, namespace, names(store)["scaled_object"], "worker"),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names(store)["worker"]},
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": names(store)["worker"],
+            },
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             "pollingInterval": 15,

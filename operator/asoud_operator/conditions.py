@@ -72,7 +72,9 @@ def initial_conditions(generation: int, at: datetime | None = None) -> list[dict
     """Every condition present from the first visit, Unknown until known."""
     conditions: list[dict[str, Any]] = []
     for kind in CONDITION_TYPES:
-        conditions = set_condition(conditions, kind, None, "Reconciling", "Not yet observed", generation, at)
+        conditions = set_condition(
+            conditions, kind, None, "Reconciling", "Not yet observed", generation, at
+        )
     return conditions
 
 

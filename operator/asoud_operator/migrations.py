@@ -38,7 +38,9 @@ def job(store: str, namespace: str, spec: StoreSpec, checksum: str = "") -> dict
     for probe in ("readinessProbe", "livenessProbe", "ports"):
         container.pop(probe, None)
     pod["restartPolicy"] = "Never"
-    meta = children._metadata(store, namespace, job_name(store, spec.version), "migration", spec.version)
+    meta = children._metadata(
+        store, namespace, job_name(store, spec.version), "migration", spec.version
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -96,32 +98,61 @@ def gate(
     name = job_name(store, target)
     if spec.migration_policy == "Manual" and approved_version != target:
         return Gate(
-            current_version, False, False, False, "MigrationAwaitingApproval",
-            f"Annotate {APPROVE_ANNOTATION}={target} to migrate; {current_version or 'nothing'} keeps serving",
+            current_version,
+            False,
+            False,
+            False,
+            "MigrationAwaitingApproval",
+            f"Annotate {APPROVE_ANNOTATION}={target} to migrate; "
+            f"{current_version or 'nothing'} keeps serving",
             attempts,
         )
     state = job_state(observed_job)
     if state == "absent":
         return Gate(
-            current_version, True, False, None, "MigrationRunning",
-            f"Job {name} migrates to {target}", attempts + 1, requeue_after=5,
+            current_version,
+            True,
+            False,
+            None,
+            "MigrationRunning",
+            f"Job {name} migrates to {target}",
+            attempts + 1,
+            requeue_after=5,
         )
     if state == "running":
         return Gate(
-            current_version, False, False, None, "MigrationRunning",
-            f"Job {name} migrates to {target}", attempts, requeue_after=5,
+            current_version,
+            False,
+            False,
+            None,
+            "MigrationRunning",
+            f"Job {name} migrates to {target}",
+            attempts,
+            requeue_after=5,
         )
     if state == "succeeded":
         return Gate(target, False, False, True, "Migrated", f"Job {name} migrated to {target}", 0)
     wait = backoff_seconds(attempts)
     if seconds_since_failure is not None and seconds_since_failure >= wait:
         return Gate(
-            current_version, False, True, False, "MigrationFailed",
-            f"Job {name} failed; retrying (attempt {attempts + 1})", attempts, requeue_after=1,
+            current_version,
+            False,
+            True,
+            False,
+            "MigrationFailed",
+            f"Job {name} failed; retrying (attempt {attempts + 1})",
+            attempts,
+            requeue_after=1,
         )
     remaining = wait - (seconds_since_failure or 0)
     return Gate(
-        current_version, False, False, False, "MigrationFailed",
-        f"Job {name} failed; {current_version or 'nothing'} keeps serving; retry in {int(remaining)} s",
-        attempts, requeue_after=max(1.0, remaining),
+        current_version,
+        False,
+        False,
+        False,
+        "MigrationFailed",
+        f"Job {name} failed; {current_version or 'nothing'} keeps serving; "
+        f"retry in {int(remaining)} s",
+        attempts,
+        requeue_after=max(1.0, remaining),
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker, TaskiqMessage, TaskiqMiddleware
 from taskiq.kicker import AsyncKicker
 from taskiq.result import TaskiqResult
@@ -76,18 +77,26 @@ def task(
 WORKER_GROUP = "asoud-workers"
 
 
-async def measure_backlog(redis: Redis, stream: str) -> int:
+async def read_backlog(redis: Redis, stream: str) -> int:
     """Lag (never delivered) plus pending (delivered, not acknowledged) of the workers' group;
-    what the operator's autoscaler reads too."""
+    what the operator's autoscaler reads too. Connection errors propagate to the caller."""
     try:
         groups = await redis.xinfo_groups(stream)
-    except Exception:  # no stream yet: nothing was ever enqueued
+    except ResponseError:  # no stream yet: nothing was ever enqueued
         groups = []
-    backlog = sum(
+    return sum(
         int(g.get("lag") or 0) + int(g.get("pending") or 0)
         for g in groups
         if g.get("name") in (WORKER_GROUP, WORKER_GROUP.encode())
     )
+
+
+async def measure_backlog(redis: Redis, stream: str) -> int:
+    """The backlog, also exported as ``asoud_task_backlog`` (read at each scrape)."""
+    try:
+        backlog = await read_backlog(redis, stream)
+    except Exception:  # Redis unreachable: /metrics still answers, the gauge keeps its value
+        return -1
     TASK_BACKLOG.labels("tasks").set(backlog)
     return backlog
 
