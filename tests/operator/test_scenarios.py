@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from tests.operator.conftest import Cluster, eventually
 
 DEPLOYMENTS = "apps/v1/deployments"
@@ -48,4 +52,123 @@ async def test_create_migrates_first_then_deploys_with_conditions(operator: Clus
     assert "kopf" not in status  # kopf's bookkeeping lives in annotations
     await eventually(
         lambda: cluster.events("MigrationStarted") and cluster.events("Migrated"), "events"
+    )
+
+
+async def _deployed(cluster: Cluster, version: str = "1.0.0", **spec: object) -> None:
+    await cluster.apply_store(version=version, **spec)
+    job = f"acme-migrate-{version.replace('.', '-')}"
+    await eventually(lambda: cluster.get(JOBS, job), "the first migration Job")
+    await cluster.finish_job(job, succeeded=True)
+    await eventually(lambda: cluster.condition("Ready")["status"] == "True", "Ready")
+
+
+def _image(cluster: Cluster, deployment: str) -> str:
+    found = cluster.get(DEPLOYMENTS, deployment)
+    assert found is not None
+    return str(found["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+async def test_version_change_migrates_before_rolling(operator: Cluster) -> None:
+    cluster = operator
+    await _deployed(cluster)
+    await cluster.patch_store({"spec": {"version": "1.1.0"}})
+    await eventually(lambda: cluster.get(JOBS, "acme-migrate-1-1-0"), "the new migration Job")
+    await eventually(lambda: cluster.store()["status"].get("targetVersion") == "1.1.0", "target")
+    # While the Job runs, every Deployment still runs the old image.
+    assert {_image(cluster, d) for d in ("acme-api", "acme-worker", "acme-scheduler")} == {
+        "ghcr.io/asoud/asoud:1.0.0"
+    }
+    assert cluster.condition("Progressing")["status"] == "True"
+    assert cluster.store()["status"]["currentVersion"] == "1.0.0"
+    await cluster.finish_job("acme-migrate-1-1-0", succeeded=True)
+    await eventually(
+        lambda: _image(cluster, "acme-api") == "ghcr.io/asoud/asoud:1.1.0", "the API rolled"
+    )
+    await eventually(
+        lambda: _image(cluster, "acme-worker") == "ghcr.io/asoud/asoud:1.1.0", "workers rolled"
+    )
+    await eventually(lambda: cluster.store()["status"]["currentVersion"] == "1.1.0", "current")
+    assert cluster.store()["status"]["observedGeneration"] == 2
+
+
+async def test_failed_migration_keeps_the_old_version_and_retries_with_backoff(
+    operator: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asoud_operator import migrations
+
+    monkeypatch.setattr(migrations, "BACKOFF_BASE_SECONDS", 2)
+    cluster = operator
+    await _deployed(cluster)
+    await cluster.patch_store({"spec": {"version": "2.0.0"}})
+    first = await eventually(lambda: cluster.get(JOBS, "acme-migrate-2-0-0"), "the migration Job")
+    await cluster.finish_job("acme-migrate-2-0-0", succeeded=False)
+    await eventually(
+        lambda: cluster.condition("Migrated")["reason"] == "MigrationFailed", "failure"
+    )
+    assert cluster.condition("Migrated")["status"] == "False"
+    assert cluster.condition("Degraded")["status"] == "True"
+    assert _image(cluster, "acme-api") == "ghcr.io/asoud/asoud:1.0.0"  # the old version serves
+    assert cluster.store()["status"]["currentVersion"] == "1.0.0"
+    [warning] = await eventually(lambda: cluster.events("MigrationFailed"), "a Warning event")
+    assert warning["type"] == "Warning"
+    # After the backoff the failed Job is replaced by a new attempt.
+    retried = await eventually(
+        lambda: (
+            (job := cluster.get(JOBS, "acme-migrate-2-0-0"))
+            and job["metadata"]["uid"] != first["metadata"]["uid"]
+            and job
+        ),
+        "a retried Job",
+    )
+    assert retried["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":2.0.0")
+    await eventually(lambda: cluster.store()["status"]["migration"]["attempts"] == 2, "attempts")
+    await cluster.finish_job("acme-migrate-2-0-0", succeeded=True)
+    await eventually(lambda: _image(cluster, "acme-api").endswith(":2.0.0"), "rolled after retry")
+    await eventually(lambda: cluster.condition("Degraded")["status"] == "False", "healthy again")
+
+
+async def test_pause_stops_changes_until_resumed(operator: Cluster) -> None:
+    cluster = operator
+    await _deployed(cluster)
+    await cluster.patch_store({"spec": {"paused": True, "version": "3.0.0"}})
+    await eventually(
+        lambda: cluster.condition("ReconciliationPaused")["status"] == "True", "paused"
+    )
+    await asyncio.sleep(1.5)  # several periodic passes
+    assert cluster.get(JOBS, "acme-migrate-3-0-0") is None
+    assert _image(cluster, "acme-api").endswith(":1.0.0")
+    await cluster.patch_store({"spec": {"paused": False}})
+    await eventually(lambda: cluster.get(JOBS, "acme-migrate-3-0-0"), "work resumes")
+    await eventually(
+        lambda: cluster.condition("ReconciliationPaused")["status"] == "False", "unpaused"
+    )
+
+
+async def test_drift_is_corrected(operator: Cluster) -> None:
+    cluster = operator
+    await _deployed(cluster)
+    await cluster.patch(
+        "/apis/apps/v1/namespaces/shop/deployments/acme-api",
+        {"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "evil:latest"}]}}}},
+    )
+    await eventually(
+        lambda: _image(cluster, "acme-api") == "ghcr.io/asoud/asoud:1.0.0", "drift corrected"
+    )
+
+
+async def test_deletion_releases_the_finalizer(operator: Cluster) -> None:
+    cluster = operator
+    await _deployed(cluster)
+    store = cluster.store()
+    assert "asoud.io/finalizer" in store["metadata"]["finalizers"]
+    children = [cluster.get(DEPLOYMENTS, n) for n in ("acme-api", "acme-worker")]
+    assert all(
+        c and c["metadata"]["ownerReferences"][0]["uid"] == store["metadata"]["uid"]
+        for c in children
+    )
+    response = await cluster.http.delete("/apis/asoud.io/v1alpha1/namespaces/shop/asoudstores/acme")
+    assert response.status_code < 300
+    await eventually(
+        lambda: cluster.get("asoud.io/v1alpha1/asoudstores", "acme") is None, "the store is gone"
     )
