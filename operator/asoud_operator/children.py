@@ -83,6 +83,17 @@ def environment(
     ]
 
 
+def keyset_secret(store: str, namespace: str, encoded_keyring: str) -> dict[str, Any]:
+    """The JWT keyset the app mounts at KEYSET_MOUNT (see ``signing_keys``)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _metadata(store, namespace, names(store)["keyset"], "signing-keys"),
+        "data": {KEYSET_KEY: encoded_keyring},
+    }
+
+
 def config_map(store: str, namespace: str, spec: StoreSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1",

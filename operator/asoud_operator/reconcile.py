@@ -184,16 +184,8 @@ async def reconcile(
             changed = pruned is not None
             ring = pruned or ring
     if changed:
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {
-                **children._metadata(store, namespace, keyset_name, "signing-keys"),
-                "ownerReferences": [owner],
-            },
-            "data": {children.KEYSET_KEY: signing_keys.encode(ring)},
-        }
+        secret = children.keyset_secret(store, namespace, signing_keys.encode(ring))
+        secret["metadata"]["ownerReferences"] = [owner]
         if keyset is None:
             await kube.create(secret)
         else:

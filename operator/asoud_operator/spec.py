@@ -61,7 +61,9 @@ class StoreSpec:
     autoscaling: Autoscaling = Autoscaling()
     scheduler_enabled: bool = True
     redis_key_prefix: str = ""
+    database_admin: SecretRef | None = None
     credential_rotation: bool = False
+    credential_group: str = "asoud_app"
     credential_interval_days: int = 30
     credential_retention_hours: int = 24
     key_algorithm: str = "ES256"
@@ -117,7 +119,15 @@ def parse_spec(spec: dict[str, Any]) -> StoreSpec:
         ),
         scheduler_enabled=bool((spec.get("scheduler") or {}).get("enabled", True)),
         redis_key_prefix=redis.get("keyPrefix", ""),
+        database_admin=(
+            SecretRef(
+                database["adminSecretRef"]["name"], database["adminSecretRef"].get("key", "url")
+            )
+            if database.get("adminSecretRef")
+            else None
+        ),
         credential_rotation=bool(rotation.get("enabled", False)),
+        credential_group=rotation.get("group", "asoud_app"),
         credential_interval_days=int(rotation.get("intervalDays", 30)),
         credential_retention_hours=int(rotation.get("retentionHours", 24)),
         key_algorithm=keys.get("algorithm", "ES256"),
