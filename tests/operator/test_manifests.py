@@ -149,7 +149,7 @@ def test_samples_are_accepted(sample: dict[str, Any]) -> None:
             "credentialRotation needs database.adminSecretRef",
         ),
         (
-            lambda s: s["spec"].update(config={"PATH": "/tmp"}),
+            lambda s: s["spec"].update(config={"PATH": "/usr/bin"}),
             "config keys must be ASOUD_* settings",
         ),
         (
