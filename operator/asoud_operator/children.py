@@ -67,12 +67,15 @@ def environment(
     store: str, spec: StoreSpec, database_secret: str | None = None
 ) -> list[dict[str, Any]]:
     """The app's settings: secrets by reference (never copied), the keyset as a mounted file."""
-    db_secret = database_secret or spec.database.name
+    # Operator-made login Secrets (credential rotation) keep the URL under "url".
+    db_secret, db_key = (
+        (database_secret, "url") if database_secret else (spec.database.name, spec.database.key)
+    )
     return [
         {"name": "ASOUD_ENVIRONMENT", "value": "production"},
         {
             "name": "ASOUD_DATABASE_URL",
-            "valueFrom": {"secretKeyRef": {"name": db_secret, "key": spec.database.key}},
+            "valueFrom": {"secretKeyRef": {"name": db_secret, "key": db_key}},
         },
         {
             "name": "ASOUD_REDIS_URL",

@@ -17,8 +17,8 @@ import kopf
 
 from asoud_operator import metrics
 from asoud_operator.kube import Kube, KubeError
-from asoud_operator.reconcile import StoreMemory, reconcile
-from asoud_operator.spec import GROUP, PLURAL, VERSION
+from asoud_operator.reconcile import StoreMemory, merge_patch, reconcile
+from asoud_operator.spec import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 INTERVAL = float(os.environ.get("ASOUD_OPERATOR_RECONCILE_SECONDS", "30"))  # read at import
@@ -56,14 +56,23 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-async def _pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any) -> None:
-    key = (body.metadata.namespace, body.metadata.name)
-    lock = memo.locks.setdefault(key, asyncio.Lock())
+async def _pass(body: kopf.Body, memo: kopf.Memo, logger: Any) -> None:
+    """One reconcile pass under the store's lock. The store is re-read and the status written
+    inside the lock, so a pass never works from an older pass's view (kopf's cached body and
+    its deferred patches can lag behind)."""
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    lock = memo.locks.setdefault((namespace, name), asyncio.Lock())
     async with lock:
-        memory = memo.stores.setdefault(key, StoreMemory())
+        memory = memo.stores.setdefault((namespace, name), StoreMemory())
         started = time.perf_counter()
         try:
-            outcome = await reconcile(memo.kube, dict(body), memory, memo.redis)
+            fresh = await memo.kube.get(API_VERSION, KIND, namespace, name)
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return
+            outcome = await reconcile(memo.kube, fresh, memory, memo.redis)
+            change = merge_patch(fresh.get("status") or {}, outcome.status)
+            if change:
+                await memo.kube.patch_status(API_VERSION, KIND, namespace, name, change)
         except KubeError as exc:
             metrics.RECONCILES.labels("error").inc()
             raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=10) from None
@@ -74,26 +83,19 @@ async def _pass(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         log = logger.warning if event.type == "Warning" else logger.info
         log("%s: %s", event.reason, event.message)
-    for field, value in outcome.status.items():
-        if field != "kopf":
-            patch.status[field] = value
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-async def on_change(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, **_: Any
-) -> None:
-    await _pass(body, patch, memo, logger)
+async def on_change(body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    await _pass(body, memo, logger)
 
 
 @kopf.timer(*RESOURCE, interval=INTERVAL, initial_delay=INTERVAL)
-async def periodically(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Any, **_: Any
-) -> None:
+async def periodically(body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any) -> None:
     """The level-based backstop: drift, Job progress, key schedules and the autoscaler."""
-    await _pass(body, patch, memo, logger)
+    await _pass(body, memo, logger)
 
 
 @kopf.on.delete(*RESOURCE)

@@ -35,6 +35,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, str]] = {
         "prometheusrules",
     ),
     ("keda.sh/v1alpha1", "ScaledObject"): ("/apis/keda.sh/v1alpha1", "scaledobjects"),
+    ("asoud.io/v1alpha1", "AsoudStore"): ("/apis/asoud.io/v1alpha1", "asoudstores"),
 }
 
 
@@ -128,6 +129,17 @@ class Kube:
             "PATCH",
             self.path(api_version, kind, namespace, name),
             patch,
+            "application/merge-patch+json",
+        )
+
+    async def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A merge patch of the status subresource (lists, like conditions, are replaced)."""
+        return await self._request(
+            "PATCH",
+            self.path(api_version, kind, namespace, name) + "/status",
+            {"status": status},
             "application/merge-patch+json",
         )
 

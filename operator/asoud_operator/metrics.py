@@ -38,6 +38,9 @@ KEY_AGE = Gauge(
     ["namespace", "store", "state"],
     registry=REGISTRY,
 )
+CREDENTIAL_ROTATIONS = Counter(
+    "asoud_operator_credential_rotations", "Database logins rotated", registry=REGISTRY
+)
 AUTOSCALER_DECISIONS = Counter(
     "asoud_operator_autoscaler_decisions",
     "Worker autoscaler decisions",

@@ -29,10 +29,12 @@ def backoff_seconds(attempts: int) -> int:
     return int(min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1)))
 
 
-def job(store: str, namespace: str, spec: StoreSpec, checksum: str = "") -> dict[str, Any]:
-    pod = children.deployment(store, namespace, spec, "api", None, checksum=checksum)["spec"][
-        "template"
-    ]["spec"]
+def job(
+    store: str, namespace: str, spec: StoreSpec, database_secret: str | None = None
+) -> dict[str, Any]:
+    pod = children.deployment(store, namespace, spec, "api", None, database_secret=database_secret)[
+        "spec"
+    ]["template"]["spec"]
     container = pod["containers"][0]
     container.update(name="migrate", args=["migrate"])
     for probe in ("readinessProbe", "livenessProbe", "ports"):

@@ -17,7 +17,15 @@ from redis.asyncio import Redis
 
 from asoud.background.broker import read_backlog
 from asoud.platform.redis import KeySpace
-from asoud_operator import autoscaling, children, conditions, metrics, migrations, signing_keys
+from asoud_operator import (
+    autoscaling,
+    children,
+    conditions,
+    credentials,
+    metrics,
+    migrations,
+    signing_keys,
+)
 from asoud_operator.kube import Kube
 from asoud_operator.spec import API_VERSION, KIND, StoreSpec, parse_spec
 
@@ -73,6 +81,20 @@ def is_subset(desired: Any, observed: Any) -> bool:
             and all(is_subset(d, o) for d, o in zip(desired, observed, strict=True))
         )
     return bool(desired == observed)
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7396) turning ``old`` into ``new``: removed keys become null."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        previous = old.get(key)
+        if isinstance(value, dict) and isinstance(previous, dict):
+            nested = merge_patch(previous, value)
+            if nested:
+                patch[key] = nested
+        elif value != previous:
+            patch[key] = value
+    return patch
 
 
 async def apply(kube: Kube, body: dict[str, Any], owner: dict[str, Any]) -> str:
@@ -197,6 +219,45 @@ async def reconcile(
     metrics.observe_key_ages(store, namespace, ring, now)
     condition("SigningKeysReady", True, "KeysetCurrent", f"Active key {ring.active.kid}")
 
+    # Database credentials: the active login's Secret, rotated by Jobs of the app's CLI.
+    creds_state = dict(status.get("credentials") or {})
+    job_names = [
+        credentials.job_name(store, action, creds_state[stamp_key])
+        for action, stamp_key in (("rotate", "pendingStamp"), ("retire", "retireStamp"))
+        if creds_state.get(stamp_key)
+    ]
+    observed_jobs = {
+        name: migrations.job_state(await kube.get("batch/v1", "Job", namespace, name))
+        for name in job_names
+    }
+    base_url = (
+        await _secret_value(kube, namespace, spec.database.name, spec.database.key)
+        if spec.credential_rotation
+        else None
+    )
+    creds = credentials.plan(
+        store,
+        namespace,
+        spec,
+        creds_state,
+        observed_jobs,
+        base_url,
+        annotations.get(credentials.ROTATE_ANNOTATION, ""),
+        now,
+    )
+    for api_version, kind, name in creds.delete:
+        await kube.delete(api_version, kind, namespace, name)
+    for obj in creds.create:
+        obj["metadata"]["ownerReferences"] = [owner]
+        await kube.create(obj)
+    events += [Event(kind, reason, message) for kind, reason, message in creds.events]
+    if creds.events and any(r == "CredentialsRotated" for _, r, _ in creds.events):
+        metrics.CREDENTIAL_ROTATIONS.inc()
+    if spec.credential_rotation:
+        status["credentials"] = creds.status
+    condition("CredentialsReady", creds.ready, creds.reason, creds.message)
+    database_secret = creds.database_secret
+
     # Migrations gate the rollout: Deployments run the last migrated version.
     current_version = status.get("currentVersion")
     job_name = migrations.job_name(store, spec.version)
@@ -233,6 +294,18 @@ async def reconcile(
         since_failure,
         annotations.get(migrations.APPROVE_ANNOTATION),
     )
+    if decision.create_job and spec.credential_rotation and database_secret is None:
+        # The first login is being made: migrate as it, so the schema belongs to its group.
+        decision = migrations.Gate(
+            current_version,
+            False,
+            False,
+            None,
+            "WaitingForCredentials",
+            "Migrating once the first rotated database login exists",
+            attempts,
+            requeue_after=5,
+        )
     if decision.delete_failed_job:
         await kube.delete("batch/v1", "Job", namespace, job_name)
         memory.last_migration_failure = None
@@ -240,7 +313,7 @@ async def reconcile(
             store, spec, current_version, None, decision.attempts, None, spec.version
         )
     if decision.create_job:
-        job = migrations.job(store, namespace, spec)
+        job = migrations.job(store, namespace, spec, database_secret)
         job["metadata"]["ownerReferences"] = [owner]
         await kube.create(job)
         events.append(
@@ -325,16 +398,34 @@ async def reconcile(
         checksum = children.config_hash(spec.config, serving)
         objects += [
             children.deployment(
-                store, namespace, serving_spec, "api", spec.api_replicas, checksum=checksum
+                store,
+                namespace,
+                serving_spec,
+                "api",
+                spec.api_replicas,
+                database_secret=database_secret,
+                checksum=checksum,
             ),
             children.deployment(
-                store, namespace, serving_spec, "worker", worker_replicas, checksum=checksum
+                store,
+                namespace,
+                serving_spec,
+                "worker",
+                worker_replicas,
+                database_secret=database_secret,
+                checksum=checksum,
             ),
         ]
         if spec.scheduler_enabled:
             objects.append(
                 children.deployment(
-                    store, namespace, serving_spec, "scheduler", 1, checksum=checksum
+                    store,
+                    namespace,
+                    serving_spec,
+                    "scheduler",
+                    1,
+                    database_secret=database_secret,
+                    checksum=checksum,
                 )
             )
     if spec.service_monitor:
@@ -373,7 +464,6 @@ async def reconcile(
         condition("Progressing", True, decision.reason, decision.message)
         condition("Ready", bool(serving), decision.reason, decision.message)
         status["phase"] = "Upgrading" if serving else "Migrating"
-    condition("CredentialsReady", True, "ExternallyManaged", f"Secret {spec.database.name}")
     if not spec.prometheus_url:
         condition(
             "SLOMet", None, "NoPrometheus", "Set spec.monitoring.prometheusUrl to read burn rates"

@@ -65,7 +65,7 @@ class StoreSpec:
     credential_rotation: bool = False
     credential_group: str = "asoud_app"
     credential_interval_days: int = 30
-    credential_retention_hours: int = 24
+    credential_retention: timedelta = timedelta(hours=24)
     key_algorithm: str = "ES256"
     key_rotation_interval: timedelta = timedelta(hours=720)
     key_grace_period: timedelta = timedelta(hours=24)
@@ -129,7 +129,7 @@ def parse_spec(spec: dict[str, Any]) -> StoreSpec:
         credential_rotation=bool(rotation.get("enabled", False)),
         credential_group=rotation.get("group", "asoud_app"),
         credential_interval_days=int(rotation.get("intervalDays", 30)),
-        credential_retention_hours=int(rotation.get("retentionHours", 24)),
+        credential_retention=parse_duration(rotation.get("retention", "24h")),
         key_algorithm=keys.get("algorithm", "ES256"),
         key_rotation_interval=parse_duration(keys.get("rotationInterval", "720h")),
         key_grace_period=parse_duration(keys.get("gracePeriod", "24h")),

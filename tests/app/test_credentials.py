@@ -83,6 +83,11 @@ async def test_dual_user_rotation_keeps_both_logins_working_until_retirement(
 ) -> None:
     admin_url, group = database
     first, second = f"{group}_1", f"{group}_2"
+    conn = await asyncpg.connect(admin_url)
+    try:  # a table made before rotation existed, by another user
+        await conn.execute("CREATE TABLE legacy_notes (id serial PRIMARY KEY, body text)")
+    finally:
+        await conn.close()
     first_password, second_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     await _rotate(admin_url, group, first, first_password)
     first_url = login_url(admin_url, first, first_password)
@@ -102,7 +107,10 @@ async def test_dual_user_rotation_keeps_both_logins_working_until_retirement(
     finally:
         await conn.close()
     assert owner == group
-    held = await asyncpg.connect(first_url)  # a pod of the old version, still connected
+    held = await asyncpg.connect(first_url)
+    await held.execute(
+        "ALTER TABLE legacy_notes ADD COLUMN author text"
+    )  # adopted by the group  # a pod of the old version, still connected
 
     await _rotate(admin_url, group, second, second_password)
     second_url = login_url(admin_url, second, second_password)

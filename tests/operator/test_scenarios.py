@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 
@@ -172,3 +173,107 @@ async def test_deletion_releases_the_finalizer(operator: Cluster) -> None:
     await eventually(
         lambda: cluster.get("asoud.io/v1alpha1/asoudstores", "acme") is None, "the store is gone"
     )
+
+
+def _env(deployment: dict[str, object], name: str) -> dict[str, object]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    return next(e for e in container["env"] if e["name"] == name)
+
+
+async def test_database_credentials_rotate_through_jobs_and_the_old_login_is_retired(
+    operator: Cluster,
+) -> None:
+    cluster = operator
+    await cluster.secret("acme-db-admin", url="postgres://postgres@db.shop.svc/asoud")
+    await cluster.apply_store(
+        database={
+            "secretRef": {"name": "acme-db"},
+            "adminSecretRef": {"name": "acme-db-admin"},
+            "credentialRotation": {"enabled": True, "group": "asoud_app", "retention": "2s"},
+        }
+    )
+    first = await eventually(
+        lambda: cluster.store()["status"].get("credentials", {}).get("pendingUser"), "a new login"
+    )
+    stamp = first.rsplit("_", 1)[1]
+    job = cluster.get(JOBS, f"acme-db-rotate-{stamp}")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == [
+        "db",
+        "rotate-credentials",
+        "--user",
+        first,
+        "--group",
+        "asoud_app",
+    ]
+    password = next(e for e in container["env"] if e["name"] == "ASOUD_NEW_DATABASE_PASSWORD")
+    assert password["valueFrom"]["secretKeyRef"] == {"name": f"acme-db-{stamp}", "key": "password"}
+    secret = cluster.get("v1/secrets", f"acme-db-{stamp}")
+    url = base64.b64decode(secret["data"]["url"]).decode()
+    assert url.startswith(f"postgres://{first}:") and url.endswith("@db.shop.svc/asoud")
+
+    await cluster.finish_job(f"acme-db-rotate-{stamp}", succeeded=True)
+    await eventually(lambda: cluster.get(JOBS, "acme-migrate-1-0-0"), "migration Job")
+    migration = cluster.get(JOBS, "acme-migrate-1-0-0")
+    assert (
+        _env(migration, "ASOUD_DATABASE_URL")["valueFrom"]["secretKeyRef"]["name"]
+        == f"acme-db-{stamp}"
+    )
+    await cluster.finish_job("acme-migrate-1-0-0", succeeded=True)
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "acme-api"), "deployed")
+    api = cluster.get(DEPLOYMENTS, "acme-api")
+    assert _env(api, "ASOUD_DATABASE_URL")["valueFrom"]["secretKeyRef"] == {
+        "name": f"acme-db-{stamp}",
+        "key": "url",
+    }
+    assert cluster.condition("CredentialsReady")["status"] == "True"
+
+    await asyncio.sleep(1.1)  # logins are named by the second
+    await cluster.patch_store(
+        {"metadata": {"annotations": {"asoud.io/rotate-database-credentials": "now"}}}
+    )
+    second = await eventually(
+        lambda: (
+            (u := cluster.store()["status"]["credentials"].get("pendingUser")) and u != first and u
+        ),
+        "a second login",
+    )
+    second_stamp = second.rsplit("_", 1)[1]
+    # Until its Job succeeds the app keeps the first login.
+    assert (
+        _env(cluster.get(DEPLOYMENTS, "acme-api"), "ASOUD_DATABASE_URL")["valueFrom"][
+            "secretKeyRef"
+        ]["name"]
+        == f"acme-db-{stamp}"
+    )
+    await cluster.finish_job(f"acme-db-rotate-{second_stamp}", succeeded=True)
+    await eventually(
+        lambda: (
+            _env(cluster.get(DEPLOYMENTS, "acme-api"), "ASOUD_DATABASE_URL")["valueFrom"][
+                "secretKeyRef"
+            ]["name"]
+            == f"acme-db-{second_stamp}"
+        ),
+        "the app moved to the second login",
+    )
+    credentials = await eventually(
+        lambda: (c := cluster.store()["status"]["credentials"])["activeUser"] == second and c,
+        "the second login recorded",
+    )
+    assert credentials["retiringUser"] == first
+    # After the retention window a Job drops the first login, then its Secret goes.
+    retire = await eventually(
+        lambda: next((n for n in cluster.names(JOBS) if n.startswith("acme-db-retire-")), None),
+        "the retirement Job",
+    )
+    args = cluster.get(JOBS, retire)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["db", "retire-credentials", "--user", first, "--group", "asoud_app"]
+    assert cluster.get("v1/secrets", f"acme-db-{stamp}") is not None
+    await cluster.finish_job(retire, succeeded=True)
+    await eventually(
+        lambda: cluster.get("v1/secrets", f"acme-db-{stamp}") is None, "old Secret deleted"
+    )
+    await eventually(
+        lambda: "retiringUser" not in cluster.store()["status"]["credentials"], "recorded"
+    )
+    await eventually(lambda: cluster.events("CredentialsRetired"), "an event")

@@ -44,6 +44,22 @@ async def ensure_group(conn: asyncpg.Connection, group: str) -> None:
     database = await conn.fetchval("SELECT current_database()")
     await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {_role(group)}')
     await conn.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {_role(group)}")
+    # Adopt what an earlier (pre-rotation) user created, so migrations run by the new logins
+    # can alter those tables and the earlier user can later be dropped.
+    owned = await conn.fetch(
+        "SELECT c.relname, c.relkind::text AS relkind FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm') "
+        "AND pg_get_userbyid(c.relowner) <> $1 "
+        # a serial's sequence follows its table
+        "AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d "
+        "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))",
+        group,
+    )
+    kinds = {"r": "TABLE", "p": "TABLE", "S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
+    for row in owned:
+        name = row["relname"].replace('"', '""')
+        await conn.execute(f'ALTER {kinds[row["relkind"]]} public."{name}" OWNER TO {_role(group)}')
 
 
 async def create_login(admin_url: str, group: str, user: str, password: str) -> None:
