@@ -75,7 +75,9 @@ class Kube:
 
     async def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            headers = {"User-Agent": "asoud-operator"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
             self._session = aiohttp.ClientSession(
                 headers=headers,
                 connector=aiohttp.TCPConnector(ssl=self.ssl_context, limit=50),
