@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from asoud.observability import dashboards as slo_dashboards
-from asoud.observability.rules import prometheus_rule
+from asoud.observability.rules import Slo, prometheus_rule
 from asoud_operator.spec import StoreSpec
 
 MANAGED_BY = "asoud-operator"
@@ -289,13 +289,20 @@ def pod_monitor(store: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def slo_rule(store: str, namespace: str) -> dict[str, Any]:
-    """The per-store PrometheusRule, from the same generator as `asoud slo rules`."""
+def metrics_selector(store: str, namespace: str) -> str:
+    """The labels Prometheus (via the ServiceMonitor) puts on one store's API series."""
+    return f'namespace="{namespace}",service="{names(store)["api"]}"'
+
+
+def slo_rule(store: str, namespace: str, slos: list[Slo] | None = None) -> dict[str, Any]:
+    """The per-store PrometheusRule, from the same generator as `asoud slo rules`, with the
+    store's own objectives (``slo.store_slos``)."""
     rule = prometheus_rule(
         names(store)["rules"],
         namespace,
-        selector=f'namespace="{namespace}",service="{names(store)["api"]}"',
+        selector=metrics_selector(store, namespace),
         labels={"asoud_store": store},
+        slos=slos,
     )
     rule["metadata"]["labels"] = labels(store, "slo-rules")
     return rule

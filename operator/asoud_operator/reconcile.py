@@ -25,11 +25,13 @@ from asoud_operator import (
     metrics,
     migrations,
     signing_keys,
+    slo,
 )
 from asoud_operator.kube import Kube
 from asoud_operator.spec import API_VERSION, KIND, StoreSpec, parse_spec
 
 PAUSE_ANNOTATION = "asoud.io/paused"
+RESUME_ANNOTATION = "asoud.io/resume-rollout"
 
 
 @dataclass
@@ -385,6 +387,56 @@ async def reconcile(
         desired_workers = spec.worker_replicas
     metrics.DESIRED_WORKERS.labels(namespace, store).set(desired_workers)
 
+    # SLOs read back from Prometheus; a rollout that burns the budget fast is halted.
+    store_slos = slo.store_slos(spec)
+    halted = (status.get("rollout") or {}).get("haltedVersion")
+    if halted and (
+        halted != spec.version or annotations.get(RESUME_ANNOTATION) == halted
+    ):  # rolled back, or resumed by hand
+        events.append(Event("Normal", "RolloutResumed", f"Rollout of {halted} resumed"))
+        halted = None
+    if spec.prometheus_url:
+        rates = await slo.read_burn_rates(
+            spec.prometheus_url,
+            store,
+            children.metrics_selector(store, namespace),
+            store_slos,
+            str(spec.slo.get("window", "30d")),
+        )
+        if rates is None:
+            condition("SLOMet", None, "PrometheusUnavailable", "Burn rates could not be read")
+        else:
+            status["slo"] = {
+                "errorBudgetRemaining": rates.budget_remaining,
+                "burnRate1h": round(rates.burn_1h, 3),
+                "burnRate6h": round(rates.burn_6h, 3),
+            }
+            condition(
+                "SLOMet",
+                not rates.fast,
+                "FastBurn" if rates.fast else "WithinBudget",
+                f"Burn rate {rates.burn_1h:.1f}x over 1h, {rates.burn_6h:.1f}x over 6h",
+            )
+            observed_api = await kube.get(
+                "apps/v1", "Deployment", namespace, children.names(store)["api"]
+            )
+            if rates.fast and not halted and _rolling_out(observed_api, spec.image):
+                halted = spec.version
+                events.append(
+                    Event(
+                        "Warning",
+                        "RolloutHalted",
+                        f"Rollout of {spec.version} paused: error budget burning "
+                        f"{rates.burn_1h:.1f}x; annotate {RESUME_ANNOTATION}={spec.version} "
+                        "to resume or set the previous version to roll back",
+                    )
+                )
+    else:
+        condition(
+            "SLOMet", None, "NoPrometheus", "Set spec.monitoring.prometheusUrl to read burn rates"
+        )
+    status["rollout"] = {"haltedVersion": halted} if halted else {}
+
     # Children. Deployments exist only once a version has been migrated.
     serving = decision.serving_version
     objects: list[dict[str, Any]] = [
@@ -434,12 +486,15 @@ async def reconcile(
             children.pod_monitor(store, namespace),
         ]
     if spec.prometheus_rule:
-        objects.append(children.slo_rule(store, namespace))
+        objects.append(children.slo_rule(store, namespace, store_slos))
     if spec.dashboards:
         objects.append(children.dashboards_config_map(store, namespace))
     if scaling.enabled and scaling.provider == "keda":
         objects.append(children.scaled_object(store, namespace, spec, stream_key(store, spec)))
     for obj in objects:
+        if obj["kind"] == "Deployment":
+            # Deployment.spec.paused stops a rollout where it is; false resumes it.
+            obj["spec"]["paused"] = bool(halted)
         results.append(await apply(kube, obj, owner))
 
     status["workers"] = {
@@ -464,14 +519,29 @@ async def reconcile(
         condition("Progressing", True, decision.reason, decision.message)
         condition("Ready", bool(serving), decision.reason, decision.message)
         status["phase"] = "Upgrading" if serving else "Migrating"
-    if not spec.prometheus_url:
-        condition(
-            "SLOMet", None, "NoPrometheus", "Set spec.monitoring.prometheusUrl to read burn rates"
-        )
+    if halted:
+        condition("Degraded", True, "RolloutHalted", f"Rollout of {halted} paused: fast burn")
+        status["phase"] = "Rollout halted"
     status["conditions"] = conds
     status["observedGeneration"] = generation
     metrics.observe_conditions(store, namespace, conds)
     return Outcome(status, events, decision.requeue_after)
+
+
+def _rolling_out(deployment: dict[str, Any] | None, image: str) -> bool:
+    """Is this Deployment moving to ``image`` and not done yet?"""
+    if deployment is None:
+        return False
+    spec, observed = deployment.get("spec") or {}, deployment.get("status") or {}
+    containers = spec.get("template", {}).get("spec", {}).get("containers") or [{}]
+    if containers[0].get("image") != image:
+        return False
+    replicas = int(spec.get("replicas") or 0)
+    generation = int(deployment.get("metadata", {}).get("generation") or 0)
+    return (
+        int(observed.get("observedGeneration") or 0) < generation
+        or int(observed.get("updatedReplicas") or 0) < replicas
+    )
 
 
 def _with_version(spec: StoreSpec, version: str) -> StoreSpec:

@@ -7,6 +7,7 @@ import base64
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 # Read by asoud_operator.handlers at import: a fast periodic pass for the scenarios.
@@ -15,11 +16,18 @@ os.environ.setdefault("ASOUD_OPERATOR_RECONCILE_SECONDS", "0.5")
 import httpx
 import kopf
 import pytest
+import yaml
 from kmock import Server, resource
 
 from tests.operator.emulator import AsoudEmulator
 
 NAMESPACE = "shop"
+CRD = yaml.safe_load(
+    (
+        Path(__file__).resolve().parents[2] / "manifests" / "crd" / "asoud.io_asoudstores.yaml"
+    ).read_text()
+)
+STATUS_SCHEMA = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
 STORES = resource("asoud.io", "v1alpha1", "asoudstores")
 
 
@@ -162,3 +170,32 @@ async def operator(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
         stop.set()
         await asyncio.to_thread(thread.join, 15)
         assert not thread.is_alive(), "the operator did not stop within 15 s"
+    # A real API server prunes status fields its CRD does not declare: nothing may rely on one.
+    for name in cluster.names("asoud.io/v1alpha1/asoudstores"):
+        status = cluster.store(name).get("status") or {}
+        assert undeclared(STATUS_SCHEMA, status, "status") == []
+
+
+def undeclared(schema: dict[str, Any], value: Any, path: str) -> list[str]:
+    """Paths in ``value`` that the structural schema would prune."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(value, dict) and schema.get("type") == "object":
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        found = []
+        for key, item in value.items():
+            if key in properties:
+                found += undeclared(properties[key], item, f"{path}.{key}")
+            elif isinstance(extra, dict):
+                found += undeclared(extra, item, f"{path}.{key}")
+            else:
+                found.append(f"{path}.{key}")
+        return found
+    if isinstance(value, list) and "items" in schema:
+        return [
+            p
+            for i, item in enumerate(value)
+            for p in undeclared(schema["items"], item, f"{path}[{i}]")
+        ]
+    return []

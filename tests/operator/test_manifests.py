@@ -163,3 +163,10 @@ def test_bad_specs_are_refused_with_a_clear_message(change: Any, expected: str) 
     change(body)
     errors = admission_errors(body)
     assert any(expected in e for e in errors), errors
+
+
+def test_the_status_pruning_check_finds_undeclared_fields() -> None:
+    from tests.operator.conftest import STATUS_SCHEMA, undeclared
+
+    status = {"conditions": [{"type": "Ready", "extra": 1}], "bogus": 1, "workers": {"replicas": 2}}
+    assert undeclared(STATUS_SCHEMA, status, "status") == ["status.conditions[0].extra", "status.bogus"]

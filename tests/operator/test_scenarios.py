@@ -8,6 +8,8 @@ import base64
 import pytest
 
 from tests.operator.conftest import Cluster, eventually
+from tests.support.fake_prometheus import FakePrometheus
+from tests.support.servers import serve
 
 DEPLOYMENTS = "apps/v1/deployments"
 JOBS = "batch/v1/jobs"
@@ -277,3 +279,57 @@ async def test_database_credentials_rotate_through_jobs_and_the_old_login_is_ret
         lambda: "retiringUser" not in cluster.store()["status"]["credentials"], "recorded"
     )
     await eventually(lambda: cluster.events("CredentialsRetired"), "an event")
+
+
+async def _rolled_out(cluster: Cluster, name: str) -> None:
+    """What the Deployment controller reports once every replica runs the new template."""
+    deployment = cluster.get(DEPLOYMENTS, name)
+    replicas = deployment["spec"].get("replicas", 1)
+    await cluster.patch(
+        f"/apis/apps/v1/namespaces/shop/deployments/{name}/status",
+        {
+            "status": {
+                "observedGeneration": deployment["metadata"]["generation"],
+                "updatedReplicas": replicas,
+            }
+        },
+    )
+
+
+async def test_slo_burn_is_read_back_and_a_fast_burning_rollout_is_halted(
+    operator: Cluster,
+) -> None:
+    cluster = operator
+    fake = FakePrometheus(spent_ratio=0.0004)
+    with serve(fake.app()) as prometheus:
+        await _deployed(cluster, monitoring={"prometheusUrl": prometheus})
+        for name in ("acme-api", "acme-worker", "acme-scheduler"):
+            await _rolled_out(cluster, name)
+        await eventually(lambda: cluster.condition("SLOMet")["status"] == "True", "SLO met")
+        assert cluster.store()["status"]["slo"]["errorBudgetRemaining"] == 0.6  # 0.0004 of 0.001
+        assert any('service="acme-api"' in q for q in fake.queries)
+
+        fake.error_ratio = {"1h": 0.02, "6h": 0.004}  # 20x and 4x the 0.1 % budget
+        await cluster.patch_store({"spec": {"version": "1.1.0"}})
+        await eventually(lambda: cluster.get(JOBS, "acme-migrate-1-1-0"), "migration Job")
+        await cluster.finish_job("acme-migrate-1-1-0", succeeded=True)
+        await eventually(
+            lambda: cluster.get(DEPLOYMENTS, "acme-api")["spec"].get("paused") is True, "halted"
+        )
+        assert _image(cluster, "acme-api").endswith(":1.1.0")
+        assert cluster.condition("SLOMet")["status"] == "False"
+        await eventually(
+            lambda: cluster.condition("Degraded")["reason"] == "RolloutHalted", "Degraded"
+        )
+        [warning] = await eventually(lambda: cluster.events("RolloutHalted"), "a Warning")
+        assert warning["type"] == "Warning"
+        assert cluster.store()["status"]["slo"]["burnRate1h"] == 20.0
+
+        fake.error_ratio = {"1h": 0.0, "6h": 0.0}
+        await cluster.patch_store(
+            {"metadata": {"annotations": {"asoud.io/resume-rollout": "1.1.0"}}}
+        )
+        await eventually(
+            lambda: cluster.get(DEPLOYMENTS, "acme-api")["spec"]["paused"] is False, "resumed"
+        )
+        await eventually(lambda: cluster.condition("SLOMet")["status"] == "True", "SLO met again")

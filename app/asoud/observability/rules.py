@@ -139,7 +139,11 @@ def rule_groups(
 
 
 def prometheus_rule(
-    name: str, namespace: str, selector: str = "", labels: dict[str, str] | None = None
+    name: str,
+    namespace: str,
+    selector: str = "",
+    labels: dict[str, str] | None = None,
+    slos: list[Slo] | None = None,
 ) -> dict[str, Any]:
     """The same rules as a prometheus-operator `PrometheusRule` resource."""
     return {
@@ -153,5 +157,5 @@ def prometheus_rule(
                 "app.kubernetes.io/component": "slo-rules",
             },
         },
-        "spec": rule_groups(selector, labels),
+        "spec": rule_groups(selector, labels, slos),
     }
