@@ -98,6 +98,21 @@ async def periodically(body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any) 
     await _pass(body, memo, logger)
 
 
+@kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "asoud-operator"})
+async def on_job_event(body: kopf.Body, memo: kopf.Memo, logger: Any, **kwargs: Any) -> None:
+    """A migration or credential Job changed: move its store on now, not at the next timer."""
+    if kwargs.get("type") != "MODIFIED" or not body.status:
+        return
+    owner = next(
+        (o for o in body.metadata.get("ownerReferences") or [] if o.get("kind") == KIND), None
+    )
+    if owner is None or not hasattr(memo, "kube"):
+        return
+    store = await memo.kube.get(API_VERSION, KIND, body.metadata.namespace or "", owner["name"])
+    if store is not None:
+        await _pass(kopf.Body(store), memo, logger)
+
+
 @kopf.on.delete(*RESOURCE)
 async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Children go with the store (owner references); only the operator's memory is ours."""

@@ -47,7 +47,7 @@ RESOURCES: dict[str, ResourceInfo] = {
         kind="Deployment", namespaced=True, verbs={"get", "create", "patch"}
     ),
     "batch/v1/jobs": ResourceInfo(
-        kind="Job", namespaced=True, verbs={"get", "create", "patch", "delete"}
+        kind="Job", namespaced=True, verbs={"get", "list", "watch", "create", "patch", "delete"}
     ),
     "policy/v1/poddisruptionbudgets": ResourceInfo(
         kind="PodDisruptionBudget", namespaced=True, verbs={"get", "create", "patch"}
@@ -69,12 +69,24 @@ RESOURCES: dict[str, ResourceInfo] = {
 
 @attrs.define(kw_only=True)
 class AsoudEmulator(KubernetesEmulator):
+    # kmock matches each request by scanning the request history, so a long run (the
+    # 500-store benchmark) turns quadratic; it can keep only the request being served.
+    keep_requests: bool = True
     _versions: Any = attrs.field(factory=lambda: itertools.count(1), init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         for key, info in RESOURCES.items():
             self.resources[key] = info
+
+    def _KubernetesEmulator__get_objs(  # noqa: N802 - overrides kmock's private scan
+        self, request: rendering.Request, strict: bool
+    ) -> list[Any]:
+        # kmock scans every stored object per request; a named object is one dict lookup.
+        if request.name is not None and (strict or request.namespace is not None):
+            found = self.objects._objects.get((request.resource, request.namespace, request.name))
+            return [found] if found is not None else []
+        return super()._KubernetesEmulator__get_objs(request, strict)  # type: ignore[misc, no-any-return]
 
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         payload = await super()._serve_version(request)
@@ -83,6 +95,8 @@ class AsoudEmulator(KubernetesEmulator):
         return payload
 
     async def _handle(self, request: rendering.Request) -> Any:
+        if not self.keep_requests:
+            del self._requests[:-1]
         if request.resource is not None and isinstance(request.data, dict):
             if request.action == action.CREATE:
                 meta = request.data.setdefault("metadata", {})

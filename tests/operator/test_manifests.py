@@ -169,4 +169,7 @@ def test_the_status_pruning_check_finds_undeclared_fields() -> None:
     from tests.operator.conftest import STATUS_SCHEMA, undeclared
 
     status = {"conditions": [{"type": "Ready", "extra": 1}], "bogus": 1, "workers": {"replicas": 2}}
-    assert undeclared(STATUS_SCHEMA, status, "status") == ["status.conditions[0].extra", "status.bogus"]
+    assert undeclared(STATUS_SCHEMA, status, "status") == [
+        "status.conditions[0].extra",
+        "status.bogus",
+    ]
