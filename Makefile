@@ -29,6 +29,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python loadtests/bench_identity.py
 	$(BIN)/python loadtests/bench_marketplace.py
 	$(BIN)/python loadtests/bench_background.py
+	$(BIN)/python loadtests/bench_operator.py
 
 ## Locust journeys + a real Prometheus: every SLO by PromQL, non-zero exit on a miss
 loadtest: $(BIN)/.installed

@@ -79,7 +79,7 @@ class AsoudEmulator(KubernetesEmulator):
         for key, info in RESOURCES.items():
             self.resources[key] = info
 
-    def _KubernetesEmulator__get_objs(  # noqa: N802 - overrides kmock's private scan
+    def _KubernetesEmulator__get_objs(
         self, request: rendering.Request, strict: bool
     ) -> list[Any]:
         # kmock scans every stored object per request; a named object is one dict lookup.
