@@ -139,7 +139,9 @@ async def main(stores: int) -> None:
             while pending:
                 pending = {n for n in pending if _condition(_store(emulator, n), "Ready") != "True"}
                 if time.perf_counter() > deadline or process.returncode is not None:
-                    raise SystemExit(f"gave up: {len(pending)} stores not Ready (operator exit {process.returncode})")
+                    raise SystemExit(
+                        f"gave up: {len(pending)} stores not Ready (operator exit {process.returncode})"
+                    )
                 await asyncio.sleep(0.2)
             ready_at = time.perf_counter() - jobs_done
             peak = _peak_rss_mib(process.pid)

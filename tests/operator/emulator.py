@@ -79,9 +79,7 @@ class AsoudEmulator(KubernetesEmulator):
         for key, info in RESOURCES.items():
             self.resources[key] = info
 
-    def _KubernetesEmulator__get_objs(
-        self, request: rendering.Request, strict: bool
-    ) -> list[Any]:
+    def _KubernetesEmulator__get_objs(self, request: rendering.Request, strict: bool) -> list[Any]:
         # kmock scans every stored object per request; a named object is one dict lookup.
         if request.name is not None and (strict or request.namespace is not None):
             found = self.objects._objects.get((request.resource, request.namespace, request.name))
