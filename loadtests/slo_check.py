@@ -129,12 +129,13 @@ async def main(users: int, seconds: int) -> int:
             }
             market_id, owner = await owner_token(env)
             async with running_server(env) as base:
+                worker_metrics = free_port()
                 worker = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
                     "asoud",
                     "worker",
-                    env={**os.environ, **env},
+                    env={**os.environ, **env, "ASOUD_WORKER_METRICS_PORT": str(worker_metrics)},
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
@@ -148,7 +149,13 @@ async def main(users: int, seconds: int) -> int:
                                 {
                                     "job_name": "asoud-api",
                                     "static_configs": [{"targets": [base.removeprefix("http://")]}],
-                                }
+                                },
+                                {
+                                    "job_name": "asoud-worker",
+                                    "static_configs": [
+                                        {"targets": [f"127.0.0.1:{worker_metrics}"]}
+                                    ],
+                                },
                             ],
                         }
                     )
@@ -223,6 +230,23 @@ async def main(users: int, seconds: int) -> int:
                         print(
                             f"  {'OK  ' if ok else 'MISS'} {name:30} {shown:>10}  (objective {comparison} {objective})"
                         )
+                    succeeded = await query(
+                        prom_url,
+                        'sum(increase(asoud_tasks_total{result="success"}[' + window + "]))",
+                    )
+                    failed = await query(
+                        prom_url,
+                        'sum(increase(asoud_tasks_total{result=~"retry|dead"}[' + window + "]))",
+                    )
+                    wait = await query(
+                        prom_url,
+                        f"histogram_quantile(0.95, sum by (le) (rate(asoud_task_wait_seconds_bucket[{window}])))",
+                    )
+                    print(
+                        f"Worker (scraped from its own /metrics): {succeeded or 0:.0f} tasks succeeded, "
+                        f"{failed or 0:.0f} retried or dead, p95 queue wait "
+                        + ("n/a" if wait is None or wait != wait else f"{wait * 1000:.0f} ms")
+                    )
                     print("Routes over the query budget (mean SQL statements, share above 10):")
                     over = await query_vector(
                         prom_url,

@@ -176,6 +176,7 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     ):
         env["ASOUD_" + name.upper()] = str(getattr(settings, name))
     env["ASOUD_PAYMENT_RECONCILE_AFTER_SECONDS"] = "60"
+    env["ASOUD_WORKER_METRICS_PORT"] = "0"
     return env
 
 
@@ -188,7 +189,7 @@ async def stream(settings: Settings) -> AsyncIterator[Any]:
     await broker.shutdown()
 
 
-async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
+async def _start_worker(settings: Settings, metrics_port: int = 0) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -196,7 +197,7 @@ async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
         "worker",
         "--concurrency",
         "4",
-        env=_worker_env(settings),
+        env={**_worker_env(settings), "ASOUD_WORKER_METRICS_PORT": str(metrics_port)},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -211,6 +212,7 @@ async def _eventually(check: Any, what: str, attempts: int = 600) -> None:
 
 
 async def test_worker_runs_a_task_from_the_stream(
+    free_tcp_port_factory: Any,
     client: httpx.AsyncClient,
     settings: Settings,
     stream: Any,
@@ -233,7 +235,8 @@ async def test_worker_runs_a_task_from_the_stream(
     await Order.filter(id=order["id"]).update(
         reserved_until=datetime.now(UTC) - timedelta(seconds=1)
     )
-    worker = await _start_worker(settings)
+    metrics_port = free_tcp_port_factory()
+    worker = await _start_worker(settings, metrics_port)
     try:
         await background.enqueue(stream, "orders.release_expired_holds")
 
@@ -241,6 +244,20 @@ async def test_worker_runs_a_task_from_the_stream(
             return (await Order.get(id=order["id"])).status.value == "cancelled"
 
         await _eventually(released, "the worker released the expired hold")
+
+        async def counted() -> bool:  # the worker's own /metrics, as the PodMonitor scrapes it
+            try:
+                async with httpx.AsyncClient() as http:
+                    text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+            except httpx.TransportError:
+                return False
+            return (
+                'asoud_tasks_total{result="success",task="orders.release_expired_holds"} 1.0'
+                in text
+                and "asoud_task_duration_seconds_bucket" in text
+            )
+
+        await _eventually(counted, "the worker exported its task metrics")
     finally:
         worker.send_signal(signal.SIGTERM)  # graceful: finishes in-flight work, then exits
         assert await asyncio.wait_for(worker.wait(), 60) == 0

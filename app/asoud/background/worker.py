@@ -6,6 +6,7 @@ Importing this module reads the configuration from the environment, imports ever
 
 from __future__ import annotations
 
+from prometheus_client import start_http_server
 from taskiq import TaskiqEvents, TaskiqScheduler, TaskiqState
 from taskiq.schedule_sources import LabelScheduleSource
 
@@ -25,6 +26,9 @@ scheduler = TaskiqScheduler(broker, [LabelScheduleSource(broker)])
 async def _start(state: TaskiqState) -> None:
     configure_logging()
     init_sentry(settings)
+    if settings.worker_metrics_port:
+        # Task results, durations, wait and dead letters live in this process's registry.
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104
     platform = Platform.create(settings)
     await platform.start()
     context.set_platform(platform)

@@ -93,6 +93,9 @@ class Settings(BaseModel):
     )
     task_retry_base_seconds: float = Field(default=5.0, ge=0.0, le=600)
     task_max_concurrency: int = Field(default=50, ge=1, le=1000)
+    # Each worker process serves its task metrics on this port (0: off); the operator's
+    # PodMonitor scrapes it as "metrics".
+    worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
 
     # Payments
     payment_gateways: tuple[str, ...] = ("zarinpal",)
