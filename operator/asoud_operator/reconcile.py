@@ -444,6 +444,7 @@ async def reconcile(
         children.config_map(store, namespace, spec),
         children.service(store, namespace),
         children.pod_disruption_budget(store, namespace, "api"),
+        children.pod_disruption_budget(store, namespace, "worker"),
     ]
     if serving:
         serving_spec = spec if serving == spec.version else _with_version(spec, serving)

@@ -48,6 +48,7 @@ def every_child(body: dict[str, Any]) -> list[dict[str, Any]]:
         children.config_map(store, namespace, spec),
         children.service(store, namespace),
         children.pod_disruption_budget(store, namespace, "api"),
+        children.pod_disruption_budget(store, namespace, "worker"),
         children.service_monitor(store, namespace),
         children.pod_monitor(store, namespace),
         children.slo_rule(store, namespace),

@@ -13,7 +13,7 @@ DRIFTABLE = [
     ("/api/v1/namespaces/shop/serviceaccounts", "acme-app"),
     ("/api/v1/namespaces/shop/configmaps", "acme-config"),
     ("/api/v1/namespaces/shop/services", "acme-api"),
-    ("/apis/policy/v1/namespaces/shop/poddisruptionbudgets", "acme-api"),
+    ("/apis/policy/v1/namespaces/shop/poddisruptionbudgets", "acme-worker"),
     ("/apis/apps/v1/namespaces/shop/deployments", "acme-worker"),
     ("/apis/monitoring.coreos.com/v1/namespaces/shop/servicemonitors", "acme-api"),
     ("/apis/monitoring.coreos.com/v1/namespaces/shop/podmonitors", "acme-worker"),
