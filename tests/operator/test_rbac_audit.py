@@ -128,7 +128,7 @@ async def _lifecycle(cluster: Cluster) -> None:
         )
     await cluster.http.delete("/apis/asoud.io/v1alpha1/namespaces/shop/asoudstores/acme")
     await eventually(
-        lambda: cluster.get("asoud.io/v1alpha1/asoudstores", "acme") is None, "deleted"
+        lambda: cluster.get("asoud.io/v1alpha1/asoudstores", "acme") is None, "deleted", timeout=30
     )
 
 
