@@ -57,7 +57,7 @@ def selector_string(store: str, component: str) -> str:
     return ",".join(f"{k}={v}" for k, v in selector(store, component).items())
 
 
-def _metadata(
+def metadata(
     store: str, namespace: str, name: str, component: str, version: str | None = None
 ) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": labels(store, component, version)}
@@ -92,7 +92,7 @@ def keyset_secret(store: str, namespace: str, encoded_keyring: str) -> dict[str,
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": _metadata(store, namespace, names(store)["keyset"], "signing-keys"),
+        "metadata": metadata(store, namespace, names(store)["keyset"], "signing-keys"),
         "data": {KEYSET_KEY: encoded_keyring},
     }
 
@@ -101,7 +101,7 @@ def config_map(store: str, namespace: str, spec: StoreSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(store, namespace, names(store)["config"], "config"),
+        "metadata": metadata(store, namespace, names(store)["config"], "config"),
         "data": dict(sorted(spec.config.items())),
     }
 
@@ -205,7 +205,7 @@ def deployment(
     body: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(store, namespace, names(store)[role], role, spec.version),
+        "metadata": metadata(store, namespace, names(store)[role], role, spec.version),
         "spec": {
             "selector": {"matchLabels": selector(store, role)},
             "revisionHistoryLimit": 5,
@@ -238,7 +238,7 @@ def service(store: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(store, namespace, names(store)["api"], "api"),
+        "metadata": metadata(store, namespace, names(store)["api"], "api"),
         "spec": {
             "type": "ClusterIP",
             "selector": selector(store, "api"),
@@ -251,7 +251,7 @@ def pod_disruption_budget(store: str, namespace: str, role: str) -> dict[str, An
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _metadata(store, namespace, names(store)[role], role),
+        "metadata": metadata(store, namespace, names(store)[role], role),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(store, role)}},
     }
 
@@ -260,7 +260,7 @@ def service_account(store: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _metadata(store, namespace, names(store)["service_account"], "app"),
+        "metadata": metadata(store, namespace, names(store)["service_account"], "app"),
         "automountServiceAccountToken": False,
     }
 
@@ -269,7 +269,7 @@ def service_monitor(store: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
-        "metadata": _metadata(store, namespace, names(store)["monitor"], "api"),
+        "metadata": metadata(store, namespace, names(store)["monitor"], "api"),
         "spec": {
             "selector": {"matchLabels": selector(store, "api")},
             "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
@@ -281,7 +281,7 @@ def pod_monitor(store: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
-        "metadata": _metadata(store, namespace, names(store)["worker_monitor"], "worker"),
+        "metadata": metadata(store, namespace, names(store)["worker_monitor"], "worker"),
         "spec": {
             "selector": {"matchLabels": selector(store, "worker")},
             "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
@@ -309,7 +309,7 @@ def slo_rule(store: str, namespace: str, slos: list[Slo] | None = None) -> dict[
 
 
 def dashboards_config_map(store: str, namespace: str) -> dict[str, Any]:
-    meta = _metadata(store, namespace, names(store)["dashboards"], "dashboards")
+    meta = metadata(store, namespace, names(store)["dashboards"], "dashboards")
     meta["labels"]["grafana_dashboard"] = "1"  # picked up by Grafana's sidecar
     return {
         "apiVersion": "v1",
@@ -325,7 +325,7 @@ def scaled_object(store: str, namespace: str, spec: StoreSpec, stream: str) -> d
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": _metadata(store, namespace, names(store)["scaled_object"], "worker"),
+        "metadata": metadata(store, namespace, names(store)["scaled_object"], "worker"),
         "spec": {
             "scaleTargetRef": {
                 "apiVersion": "apps/v1",

@@ -47,7 +47,7 @@ def login_secret(store: str, namespace: str, name: str, base_url: str, user: str
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": children._metadata(store, namespace, name, "database-credentials"),
+        "metadata": children.metadata(store, namespace, name, "database-credentials"),
         "data": {
             "url": _b64(login_url(base_url, user, password)),
             "password": _b64(password),
@@ -94,7 +94,7 @@ def job(
     pod["restartPolicy"] = "Never"
     pod["volumes"] = [v for v in pod["volumes"] if v["name"] == "tmp"]
     container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] == "tmp"]
-    meta = children._metadata(store, namespace, job_name(store, action, stamp_), "credentials")
+    meta = children.metadata(store, namespace, job_name(store, action, stamp_), "credentials")
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

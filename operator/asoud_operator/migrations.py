@@ -40,7 +40,7 @@ def job(
     for probe in ("readinessProbe", "livenessProbe", "ports"):
         container.pop(probe, None)
     pod["restartPolicy"] = "Never"
-    meta = children._metadata(
+    meta = children.metadata(
         store, namespace, job_name(store, spec.version), "migration", spec.version
     )
     return {

@@ -173,7 +173,6 @@ async def reconcile(
         return Outcome({**status, "conditions": conds, "observedGeneration": generation}, events)
     condition("ReconciliationPaused", False, "Active", "Reconciling")
     owner = owner_reference(body)
-    results: list[str] = []
 
     # Signing keys: the keyset Secret the app mounts, rotated on schedule or on demand.
     keyset_name = children.names(store)["keyset"]
@@ -496,7 +495,7 @@ async def reconcile(
         if obj["kind"] == "Deployment":
             # Deployment.spec.paused stops a rollout where it is; false resumes it.
             obj["spec"]["paused"] = bool(halted)
-        results.append(await apply(kube, obj, owner))
+        await apply(kube, obj, owner)
 
     status["workers"] = {
         **(status.get("workers") or {}),
