@@ -34,6 +34,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.finalizer = "asoud.io/finalizer"
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    # A timer caught mid-pass when its store is deleted is re-checked after this long before
+    # the finalizer is released (kopf's default, 60 s, held deletions for up to a minute).
+    settings.background.cancellation_polling = 1
     memo.kube = Kube.from_environment(os.environ.get(SERVER_VARIABLE))
     memo.stores = {}
     memo.locks = {}

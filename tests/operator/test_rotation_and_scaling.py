@@ -77,7 +77,7 @@ async def test_scheduled_rotation_never_rejects_a_valid_token(
     assert _accepted(app_keys, _token(app_keys))
     assert first_kid in {k["kid"] for k in app_keys.get().jwks()["keys"]}
     assert cluster.condition("SigningKeysReady")["status"] == "True"
-    assert cluster.events("SigningKeysRotated")
+    await eventually(lambda: cluster.events("SigningKeysRotated"), "a rotation event")
 
 
 async def test_on_demand_rotation_happens_once_and_old_keys_leave_after_grace(
