@@ -23,6 +23,7 @@ from tests.support.market import (
     published_market,
     published_product,
     queries_of,
+    queries_sum,
     transaction_statements,
 )
 
@@ -533,3 +534,37 @@ async def test_buying_stays_within_the_query_budget(
     assert accepted.status_code == 200 and accepted.json()["status"] == "completed", accepted.text
     assert accept_queries <= 10, accept_queries
     assert await _stock(product["id"]) == (8, 0)
+
+
+async def test_overlapping_multi_product_checkouts_hold_all_or_nothing(
+    client: httpx.AsyncClient,
+    platform: Platform,
+    owner: Actor,
+    staff: Actor,
+    market: dict[str, Any],
+) -> None:
+    """Twenty buyers, each with all four products (added in different orders), race for
+    stock that covers five of them; the holds of one checkout are one statement."""
+    products = [
+        await published_product(client, owner, staff, market["id"], name=f"Kit {n}", stock=5 + n)
+        for n in range(4)
+    ]
+    buyers = [await actor(client, platform, f"0912500{n:04d}") for n in range(20)]
+    for n, who in enumerate(buyers):
+        ordering = products if n % 2 else list(reversed(products))
+        for product in ordering:
+            added = await client.post(
+                "/api/v1/cart/items", json={"product_id": product["id"]}, headers=who.headers
+            )
+            assert added.status_code == 201
+    route = "/api/v1/checkout"
+    before = queries_sum(route)
+    results = await asyncio.gather(*(_checkout(client, who, market["id"]) for who in buyers))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] * 5 + [409] * 15  # the first product (stock 5) decides
+    refused = [r.json() for r in results if r.status_code == 409]
+    assert {r["code"] for r in refused} == {"insufficient_stock"}
+    assert {r["product_id"] for r in refused} == {products[0]["id"]}
+    for n, product in enumerate(products):  # held exactly five of each, never a partial hold
+        assert await _stock(product["id"]) == (5 + n, 5)
+    assert (queries_sum(route) - before) / len(buyers) <= 10  # whatever the cart's size

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from tortoise import connections
 from tortoise.expressions import F
 
 from asoud.catalog.models import Product
@@ -37,12 +38,41 @@ _RESERVE_SQL = (
 )
 
 
+# Several products in one statement (PostgreSQL): the rows are locked in id order first, as
+# the one-by-one loop does, so concurrent checkouts of overlapping carts cannot deadlock; a
+# product without enough free units is simply missing from what comes back.
+_RESERVE_MANY_SQL = (
+    'WITH wanted AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS w("id", "quantity")), '
+    'locked AS MATERIALIZED (SELECT p."id" FROM "catalog_product" p '
+    'JOIN wanted w ON w."id" = p."id" ORDER BY p."id" FOR UPDATE OF p) '
+    'UPDATE "catalog_product" p SET "reserved" = p."reserved" + w."quantity" '
+    'FROM wanted w JOIN locked l ON l."id" = w."id" '
+    'WHERE p."id" = w."id" AND p."stock" >= p."reserved" + w."quantity" '
+    'RETURNING p."id" AS "id", p."stock" <= p."reserved" AS "sold_out"'
+)
+
+
 async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> list[str]:
-    """Hold the units; returns the products this left with nothing available (for caches)."""
-    sold_out = []
-    for product_id, quantity, name in _by_product(lines):
-        held = await fetch_sql(_RESERVE_SQL, [quantity, uuid.UUID(product_id)])
-        if not held:
+    """Hold the units; returns the products this left with nothing available (for caches).
+
+    One statement whatever the cart's size on PostgreSQL, so checkout keeps a constant query
+    budget; one per product elsewhere (the embedded SQLite)."""
+    wanted = _by_product(lines)
+    if len(wanted) > 1 and connections.get("default").capabilities.dialect == "postgres":
+        rows = await fetch_sql(
+            _RESERVE_MANY_SQL,
+            [[uuid.UUID(pid) for pid, _, _ in wanted], [q for _, q, _ in wanted]],
+        )
+        held = {str(row["id"]): bool(row["sold_out"]) for row in rows}
+    else:
+        held = {}
+        for product_id, quantity, _ in wanted:
+            found = await fetch_sql(_RESERVE_SQL, [quantity, uuid.UUID(product_id)])
+            if not found:
+                break
+            held[product_id] = bool(found[0]["sold_out"])
+    for product_id, _, name in wanted:
+        if product_id not in held:  # the caller's transaction rolls back what was held
             product = await Product.get(id=product_id)
             available = max(0, product.stock - product.reserved)
             raise Conflict(
@@ -51,11 +81,9 @@ async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> list
                 available=available,
                 extra={"product_id": product_id, "available": available},
             )
-        if held[0]["sold_out"]:
-            sold_out.append(product_id)
     order.stock_state = StockState.reserved
     order.reserved_until = until
-    return sold_out
+    return [product_id for product_id, sold_out in held.items() if sold_out]
 
 
 async def take(order: Order, lines: list[OrderLine]) -> None:
