@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from asoud import __version__
@@ -26,6 +27,7 @@ from asoud.payments import routes as payment_routes
 from asoud.platform import health
 from asoud.platform.errors import (
     DomainError,
+    client_disconnect_handler,
     domain_error_handler,
     http_error_handler,
     unhandled_error_handler,
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             DomainError: domain_error_handler,
             HTTPException: http_error_handler,
+            ClientDisconnect: client_disconnect_handler,
             Exception: unhandled_error_handler,
         },
     )

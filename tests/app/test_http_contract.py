@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
@@ -195,6 +196,46 @@ async def test_unexpected_errors_leak_nothing(
     assert problem["code"] == "internal_error" and "trace-me-12345" in problem["detail"]
     assert "hunter2" not in response.text and "SELECT" not in response.text
     assert "hunter2" not in caplog.text and "Traceback" not in response.text
+
+
+async def test_a_client_that_leaves_mid_body_is_not_a_server_error(
+    app: Starlette, buyer: Any, caplog: Any
+) -> None:
+    """Load generators and browsers hang up mid-request: answered 499 (counted as 4xx), no
+    error logged, nothing for Sentry."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/cart/items",
+        "raw_path": b"/api/v1/cart/items",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"64"),
+            (b"authorization", buyer.headers["Authorization"].encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    labels = {"route": "/api/v1/cart/items", "method": "POST", "status": "4xx"}
+    before = REGISTRY.get_sample_value("asoud_http_requests_total", labels) or 0
+    await app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 499
+    assert "unhandled exception" not in caplog.text
+    assert REGISTRY.get_sample_value("asoud_http_requests_total", labels) == before + 1
 
 
 async def test_openapi_document_describes_the_api(client: httpx.AsyncClient) -> None:

@@ -145,6 +145,17 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return problem_response(status, code, headers=dict(exc.headers or {}))
 
 
+# nginx's "client closed request": nobody reads the answer, and it is not a server error.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    """The client left while its body was being read: counted as 4xx, not logged as an error,
+    not sent to Sentry."""
+    log.info("client disconnected before the request was read")
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
     request_id = request.scope.get("state", {}).get("request_id", "-")
     # The exception type and location go to the log for engineers; never its message,

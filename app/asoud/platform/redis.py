@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from asoud.platform.settings import Settings
 
@@ -14,13 +14,17 @@ def create_redis(settings: Settings) -> Redis:
         from fakeredis import FakeAsyncRedis
 
         return FakeAsyncRedis()
-    return Redis.from_url(
+    # A blocking pool: under a burst a request waits (up to 2 s) for a free connection
+    # instead of failing with MaxConnectionsError, which the load test showed as 5xx.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=200,
+        timeout=2,
         socket_connect_timeout=2,
         socket_timeout=2,
         health_check_interval=30,
-        max_connections=200,
     )
+    return Redis.from_pool(pool)
 
 
 class KeySpace:
