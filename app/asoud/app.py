@@ -9,7 +9,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from asoud import __version__
@@ -27,7 +26,6 @@ from asoud.payments import routes as payment_routes
 from asoud.platform import health
 from asoud.platform.errors import (
     DomainError,
-    client_disconnect_handler,
     domain_error_handler,
     http_error_handler,
     unhandled_error_handler,
@@ -122,7 +120,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             DomainError: domain_error_handler,
             HTTPException: http_error_handler,
-            ClientDisconnect: client_disconnect_handler,
             Exception: unhandled_error_handler,
         },
     )

@@ -32,40 +32,23 @@ def set_condition(
     generation: int,
     at: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """A new list with one condition set; untouched ones keep their transition times."""
+    """A new list with one condition set; its transition time moves only when status does."""
     value = "Unknown" if status is None else ("True" if status else "False")
-    result = []
-    found = False
-    for condition in conditions:
-        if condition.get("type") != kind:
-            result.append(condition)
-            continue
-        found = True
-        changed = condition.get("status") != value
-        result.append(
-            {
-                "type": kind,
-                "status": value,
-                "reason": reason,
-                "message": message,
-                "observedGeneration": generation,
-                "lastTransitionTime": now_iso(at)
-                if changed
-                else condition.get("lastTransitionTime", now_iso(at)),
-            }
-        )
-    if not found:
-        result.append(
-            {
-                "type": kind,
-                "status": value,
-                "reason": reason,
-                "message": message,
-                "observedGeneration": generation,
-                "lastTransitionTime": now_iso(at),
-            }
-        )
-    return result
+    previous = next((c for c in conditions if c.get("type") == kind), None)
+    unchanged = previous is not None and previous.get("status") == value
+    updated = {
+        "type": kind,
+        "status": value,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": previous.get("lastTransitionTime", now_iso(at))
+        if unchanged and previous is not None
+        else now_iso(at),
+    }
+    if previous is None:
+        return [*conditions, updated]
+    return [updated if c is previous else c for c in conditions]
 
 
 def initial_conditions(generation: int, at: datetime | None = None) -> list[dict[str, Any]]:
@@ -76,12 +59,3 @@ def initial_conditions(generation: int, at: datetime | None = None) -> list[dict
             conditions, kind, None, "Reconciling", "Not yet observed", generation, at
         )
     return conditions
-
-
-def get_condition(conditions: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
-    return next((c for c in conditions if c.get("type") == kind), None)
-
-
-def is_true(conditions: list[dict[str, Any]], kind: str) -> bool:
-    found = get_condition(conditions, kind)
-    return bool(found and found.get("status") == "True")

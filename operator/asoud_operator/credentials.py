@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asoud.platform.credentials import login_url
-from asoud_operator import children
+from asoud_operator import children, conditions
 from asoud_operator.spec import StoreSpec
 
 ROTATE_ANNOTATION = "asoud.io/rotate-database-credentials"
@@ -147,7 +147,7 @@ def plan(
             state.update(
                 activeUser=pending,
                 activeSecret=state.pop("pendingSecret"),
-                lastRotationTime=children_time(now),
+                lastRotationTime=conditions.now_iso(now),
             )
             state.pop("pendingUser")
             state.pop("pendingStamp")
@@ -155,7 +155,7 @@ def plan(
                 state.update(
                     retiringUser=previous_user,
                     retiringSecret=previous_secret,
-                    retireAfter=children_time(now + spec.credential_retention),
+                    retireAfter=conditions.now_iso(now + spec.credential_retention),
                 )
             result.events.append(
                 ("Normal", "CredentialsRotated", f"Database login {pending} in use")
@@ -184,7 +184,7 @@ def plan(
         result.reason, result.message = "Rotating", f"Creating login {pending}"
         return result
     retiring = state.get("retiringUser")
-    if retiring and state.get("retireAfter", "") <= children_time(now):
+    if retiring and state.get("retireAfter", "") <= conditions.now_iso(now):
         retire_stamp = state.setdefault("retireStamp", stamp(now))
         name = job_name(store, "retire", retire_stamp)
         outcome = jobs.get(name, "absent")
@@ -212,7 +212,10 @@ def plan(
         result.reason, result.message = "Retiring", f"Retiring login {retiring}"
         return result
     last = state.get("lastRotationTime")
-    due = last is None or children_time(now - timedelta(days=spec.credential_interval_days)) >= last
+    due = (
+        last is None
+        or conditions.now_iso(now - timedelta(days=spec.credential_interval_days)) >= last
+    )
     requested = bool(rotation_request) and rotation_request != state.get("rotationRequest", "")
     if (due or requested) and not retiring:
         if not base_url:
@@ -237,7 +240,3 @@ def plan(
         return result
     result.message = f"Login {state.get('activeUser')} in use"
     return result
-
-
-def children_time(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -252,7 +252,7 @@ async def reconcile(
         obj["metadata"]["ownerReferences"] = [owner]
         await kube.create(obj)
     events += [Event(kind, reason, message) for kind, reason, message in creds.events]
-    if creds.events and any(r == "CredentialsRotated" for _, r, _ in creds.events):
+    if any(reason == "CredentialsRotated" for _, reason, _ in creds.events):
         metrics.CREDENTIAL_ROTATIONS.inc()
     if spec.credential_rotation:
         status["credentials"] = creds.status

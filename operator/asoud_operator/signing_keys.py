@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from asoud.platform.keyring import Keyring, KeyState, generate_key, new_keyring
+from asoud_operator.conditions import now_iso
 
 ROTATE_ANNOTATION = "asoud.io/rotate-signing-keys"
 
@@ -68,6 +69,6 @@ def status(ring: Keyring, interval: timedelta) -> dict[str, object]:
         "activeKid": active.kid,
         "nextKid": next((k.kid for k in ring.keys if k.state is KeyState.next), ""),
         "retiringKids": [k.kid for k in ring.keys if k.state is KeyState.retiring],
-        "lastRotationTime": active.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "nextRotationTime": (active.created_at + interval).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastRotationTime": now_iso(active.created_at),
+        "nextRotationTime": now_iso(active.created_at + interval),
     }

@@ -31,15 +31,23 @@ async def sellable_product(user: User, product_id: object) -> Product:
     return product
 
 
+def _available(product: Product) -> int:
+    return max(0, product.stock - product.reserved)
+
+
+def _insufficient_stock(product: Product) -> Conflict:
+    available = _available(product)
+    return Conflict(
+        "insufficient_stock",
+        product=product.name,
+        available=available,
+        extra={"product_id": str(product.id), "available": available},
+    )
+
+
 def _check_available(product: Product, quantity: int) -> None:
-    available = max(0, product.stock - product.reserved)
-    if quantity > available:
-        raise Conflict(
-            "insufficient_stock",
-            product=product.name,
-            available=available,
-            extra={"product_id": str(product.id), "available": available},
-        )
+    if quantity > _available(product):
+        raise _insufficient_stock(product)
 
 
 # Find-or-create the cart and merge the line in two statements instead of select, savepoint,
@@ -63,14 +71,15 @@ _MERGE_ITEM_SQL = (
 async def add_item(user: User, product_id: object, quantity: int) -> Cart:
     product = await sellable_product(user, product_id)
     _check_available(product, quantity)
-    available = max(0, product.stock - product.reserved)
     now = datetime.now(UTC)
     async with in_transaction():  # a refused merge leaves no new or touched cart behind
         rows = await fetch_sql(_TOUCH_CART_SQL, [user.id, product.market_id, now])
         cart_id = rows[0]["id"]
-        merged = await fetch_sql(_MERGE_ITEM_SQL, [cart_id, product.id, quantity, available])
+        merged = await fetch_sql(
+            _MERGE_ITEM_SQL, [cart_id, product.id, quantity, _available(product)]
+        )
         if not merged:
-            _check_available(product, available + 1)  # raises insufficient_stock
+            raise _insufficient_stock(product)
     return Cart(id=cart_id, user_id=user.id, market_id=product.market_id, updated_at=now)
 
 

@@ -13,8 +13,11 @@ starts, with an administrator's URL; the operator never connects to PostgreSQL i
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
+
+from asoud.platform.database import asyncpg_dsn
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -27,13 +30,6 @@ def _role(name: str) -> str:
     if not _ROLE_NAME.match(name):
         raise CredentialError(f"not a safe role name: {name!r}")
     return f'"{name}"'
-
-
-def _dsn(url: str) -> str:
-    for prefix in ("postgres://", "postgresql+asyncpg://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
-    return url
 
 
 async def ensure_group(conn: asyncpg.Connection, group: str) -> None:
@@ -68,7 +64,7 @@ async def create_login(admin_url: str, group: str, user: str, password: str) -> 
     Idempotent: a re-run (a retried Job) resets the password of the same login."""
     if len(password) < 24:
         raise CredentialError("the new password must have at least 24 characters")
-    conn = await asyncpg.connect(_dsn(admin_url))
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         async with conn.transaction():
             await ensure_group(conn, group)
@@ -89,7 +85,7 @@ async def retire_login(admin_url: str, user: str, group: str) -> bool:
     Refuses to drop the group itself or a role that is not a member of it."""
     if user == group:
         raise CredentialError("refusing to drop the group role")
-    conn = await asyncpg.connect(_dsn(admin_url))
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", user)
         if not exists:
@@ -117,8 +113,6 @@ async def retire_login(admin_url: str, user: str, group: str) -> bool:
 
 def login_url(template_url: str, user: str, password: str) -> str:
     """The app's database URL with the login's user and password in place of the admin's."""
-    from urllib.parse import quote, urlsplit, urlunsplit
-
     parts = urlsplit(template_url)
     host = parts.hostname or "localhost"
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"

@@ -213,8 +213,9 @@ async def ping_database() -> None:
     await connections.get("default").execute_query("SELECT 1")
 
 
-def _asyncpg_dsn(settings: Settings) -> str:
-    return "postgresql://" + _normalise_url(settings.database_url).split("://", 1)[1]
+def asyncpg_dsn(url: str) -> str:
+    """Any of the accepted PostgreSQL URL spellings, as asyncpg wants it."""
+    return "postgresql://" + _normalise_url(url).split("://", 1)[1]
 
 
 @contextlib.asynccontextmanager
@@ -223,7 +224,7 @@ async def migration_lock(settings: Settings) -> AsyncIterator[None]:
     if settings.uses_sqlite:
         yield  # a single embedded process: nothing to race with
         return
-    conn = await asyncpg.connect(_asyncpg_dsn(settings).split("?", 1)[0])
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url).split("?", 1)[0])
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:

@@ -13,7 +13,7 @@ import uuid
 from typing import Any, ClassVar
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from asoud.platform.i18n import current_language, translate
@@ -149,14 +149,11 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 CLIENT_CLOSED_REQUEST = 499
 
 
-async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
-    """The client left while its body was being read: counted as 4xx, not logged as an error,
-    not sent to Sentry."""
-    log.info("client disconnected before the request was read")
-    return Response(status_code=CLIENT_CLOSED_REQUEST)
-
-
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):
+        # The client left while its body was being read: a 4xx, not an error, not for Sentry.
+        log.info("client disconnected before the request was read")
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     request_id = request.scope.get("state", {}).get("request_id", "-")
     # The exception type and location go to the log for engineers; never its message,
     # which may quote SQL parameters or secrets.

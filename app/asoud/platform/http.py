@@ -15,14 +15,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from asoud.platform.errors import (
     DomainError,
     InvalidInput,
-    client_disconnect_handler,
     field_error,
     problem_response,
     unhandled_error_handler,
@@ -191,8 +190,6 @@ class Api:
                 exc.status, exc.code, headers=headers, extra=exc.extra, **exc.params
             )
             return response
-        except ClientDisconnect as exc:
-            return await client_disconnect_handler(request, exc)
         except Exception as exc:
             # Convert here so the middlewares still add request id, headers and metrics.
             return await unhandled_error_handler(request, exc)
