@@ -46,8 +46,6 @@ class StoreMemory:
     """What one store's passes remember between each other (in the operator process)."""
 
     scale_history: tuple[tuple[float, int], ...] = ()
-    last_migration_failure: float | None = None
-    failed_job_uid: str | None = None
 
 
 @dataclass
@@ -263,12 +261,16 @@ async def reconcile(
     current_version = status.get("currentVersion")
     job_name = migrations.job_name(store, spec.version)
     observed_job = await kube.get("batch/v1", "Job", namespace, job_name)
-    job_state = migrations.job_state(observed_job)
-    if job_state == "failed" and observed_job is not None:
-        uid = observed_job["metadata"].get("uid")
-        if memory.failed_job_uid != uid:  # a new failure: record it once
-            memory.failed_job_uid = uid
-            memory.last_migration_failure = time.monotonic()
+    migration = status.get("migration") or {}
+    # The backoff counts from the failure recorded in status, so an operator restart neither
+    # resets it nor reports the same failure twice.
+    failure: dict[str, str] = {}
+    if migrations.job_state(observed_job) == "failed" and observed_job is not None:
+        uid = str(observed_job["metadata"].get("uid"))
+        if migration.get("failedJobUid") == uid:
+            failure = {"failedJobUid": uid, "lastFailureTime": migration["lastFailureTime"]}
+        else:  # a new failure: record it once
+            failure = {"failedJobUid": uid, "lastFailureTime": conditions.now_iso(now)}
             metrics.MIGRATIONS.labels("failed").inc()
             events.append(
                 Event(
@@ -278,11 +280,10 @@ async def reconcile(
                 )
             )
     since_failure = (
-        None
-        if memory.last_migration_failure is None
-        else time.monotonic() - memory.last_migration_failure
+        (now - datetime.fromisoformat(failure["lastFailureTime"])).total_seconds()
+        if failure
+        else None
     )
-    migration = status.get("migration") or {}
     attempts = (
         int(migration.get("attempts") or 0) if migration.get("version") == spec.version else 0
     )
@@ -309,7 +310,7 @@ async def reconcile(
         )
     if decision.delete_failed_job:
         await kube.delete("batch/v1", "Job", namespace, job_name)
-        memory.last_migration_failure = None
+        failure = {}
         decision = migrations.gate(
             store, spec, current_version, None, decision.attempts, None, spec.version
         )
@@ -326,7 +327,12 @@ async def reconcile(
             Event("Normal", "Migrated", f"Schema migrated to {spec.version}; rolling out")
         )
     condition("Migrated", decision.migrated, decision.reason, decision.message)
-    status["migration"] = {"job": job_name, "version": spec.version, "attempts": decision.attempts}
+    status["migration"] = {
+        "job": job_name,
+        "version": spec.version,
+        "attempts": decision.attempts,
+        **failure,
+    }
     status["targetVersion"] = spec.version
     if decision.serving_version:
         status["currentVersion"] = decision.serving_version
