@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from tortoise import fields
 from tortoise.contrib.postgres.fields import TSVectorField
+from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
 
@@ -62,3 +63,10 @@ class Product(Model):
     class Meta:
         table = "catalog_product"
         indexes = (("market_id", "status", "created_at"), ("status", "created_at"))
+        # The last line of defence against oversell: no code path can hold more than exists.
+        constraints = (
+            CheckConstraint(
+                check="reserved >= 0 AND reserved <= stock",
+                name="catalog_product_reserved_within_stock",
+            ),
+        )

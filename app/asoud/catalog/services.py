@@ -11,6 +11,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from asoud.catalog import cache as catalog_cache
 from asoud.catalog.models import Product, ProductStatus
@@ -25,6 +26,7 @@ from asoud.catalog.schemas import (
 from asoud.identity.models import User
 from asoud.markets.access import visible_markets_filter
 from asoud.markets.models import Market, MarketStatus, Visibility
+from asoud.platform.database import save_changes
 from asoud.platform.errors import Conflict, NotFound, field_error, uuid_or_404
 from asoud.platform.i18n import DEFAULT_LANGUAGE
 from asoud.platform.money import check_amount_precision, money
@@ -42,6 +44,8 @@ CONTENT_FIELDS = {
     "translations",
     "kind",
 }
+# The fields search_text is made of.
+SEARCHED_FIELDS = {"name", "description", "keywords", "translations"}
 
 
 def _search_text(product: Product) -> str:
@@ -115,20 +119,35 @@ async def create_product(platform: Platform, market: Market, data: ProductCreate
 
 
 async def update_product(platform: Platform, product: Product, patch: ProductPatch) -> Product:
+    """Apply an owner's edit to the product row as it is now, writing only what changed.
+
+    The row is locked and re-read: the rules below (archived, back to staff) look at its
+    current status, and the stock/reserved/sales counters that checkouts move concurrently are
+    never written from a stale read."""
     changes = patch.model_dump(exclude_unset=True, mode="python")
     await _check(changes, product.currency)
     if "translations" in changes:
         changes["translations"] = patch.model_dump(mode="json", exclude_unset=True)["translations"]
-    if product.status is ProductStatus.archived and changes.get("status") != "draft":
-        raise Conflict(
-            "transition_not_allowed", entity="product", current="archived", action="edited"
-        )
-    for name, value in changes.items():
-        setattr(product, name, value)
-    if product.status is ProductStatus.published and CONTENT_FIELDS & changes.keys():
-        product.status = ProductStatus.draft  # back to staff for publication
-    product.search_text = _search_text(product)
-    await product.save()
+    async with in_transaction():
+        product = await Product.filter(id=product.id).select_for_update().get()
+        if product.status is ProductStatus.archived and changes.get("status") != "draft":
+            raise Conflict(
+                "transition_not_allowed", entity="product", current="archived", action="edited"
+            )
+        if "stock" in changes and changes["stock"] < product.reserved:
+            # Units held by open orders cannot disappear: accepting them would go negative.
+            raise Conflict(
+                "stock_below_reserved",
+                reserved=product.reserved,
+                extra={"reserved": product.reserved},
+            )
+        if product.status is ProductStatus.published and CONTENT_FIELDS & changes.keys():
+            changes["status"] = ProductStatus.draft  # back to staff for publication
+        if SEARCHED_FIELDS & changes.keys():
+            for name in SEARCHED_FIELDS & changes.keys():
+                setattr(product, name, changes[name])
+            changes["search_text"] = _search_text(product)
+        await save_changes(product, changes)
     await catalog_cache.invalidate(platform, [str(product.market_id)], [str(product.id)])
     return product
 

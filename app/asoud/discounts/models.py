@@ -6,6 +6,7 @@ import uuid
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
 
@@ -45,6 +46,13 @@ class Discount(Model):
     class Meta:
         table = "discounts_discount"
         unique_together = (("market", "code"),)
+        constraints = (
+            CheckConstraint(
+                check="used >= 0 AND reserved >= 0 "
+                "AND (usage_limit IS NULL OR used + reserved <= usage_limit)",
+                name="discounts_discount_uses_within_limit",
+            ),
+        )
 
 
 class RedemptionState(StrEnum):

@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from asoud.discounts.models import Discount, DiscountKind, Redemption, RedemptionState
 from asoud.discounts.schemas import DiscountCreate, DiscountOut, DiscountPatch
 from asoud.identity.models import User
 from asoud.identity.phone import normalise_phone
 from asoud.markets.models import Market
+from asoud.platform.database import save_changes
 from asoud.platform.errors import Conflict, field_error
 from asoud.platform.i18n import translate_field_error
 from asoud.platform.money import check_amount_precision, quantize
@@ -89,9 +91,15 @@ async def create_discount(market: Market, data: DiscountCreate) -> Discount:
 
 
 async def update_discount(discount: Discount, patch: DiscountPatch) -> Discount:
-    for name, value in patch.model_dump(exclude_unset=True).items():
-        setattr(discount, name, value)
-    await discount.save()
+    """Write only the edited fields of the row as it is now (its uses move concurrently)."""
+    changes = patch.model_dump(exclude_unset=True)
+    async with in_transaction():
+        discount = await Discount.filter(id=discount.id).select_for_update().get()
+        limit = changes.get("usage_limit")
+        if limit is not None and limit < discount.used + discount.reserved:
+            uses = discount.used + discount.reserved
+            raise Conflict("usage_limit_below_uses", uses=uses, extra={"uses": uses})
+        await save_changes(discount, changes)
     return discount
 
 

@@ -8,6 +8,7 @@ from asoud.identity import otp, tokens
 from asoud.identity.auth import Principal
 from asoud.identity.models import User
 from asoud.identity.schemas import Capabilities, MarketAccess, Me, MePatch
+from asoud.platform.database import save_changes
 from asoud.platform.errors import Forbidden
 from asoud.runtime import Platform
 
@@ -58,11 +59,7 @@ async def describe(user: User) -> Me:
 
 
 async def update_profile(user: User, patch: MePatch) -> Me:
-    changes = patch.model_dump(exclude_unset=True)
-    if changes:
-        for name, value in changes.items():
-            setattr(user, name, value)
-        await user.save(update_fields=[*changes, "updated_at"])
+    await save_changes(user, patch.model_dump(exclude_unset=True))
     return await describe(user)
 
 

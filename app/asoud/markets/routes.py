@@ -113,10 +113,10 @@ async def get_market(call: Call[Any, Any]) -> MarketDetail:
 async def edit_market(call: Call[MarketPatch, Any]) -> Any:
     """Drafts change at once; edits of a published market wait for staff review (202)."""
     market, access = await market_for(call.principal.user, call.path["market_id"], WRITE)
-    revision = await services.edit_market(call.platform, market, call.body)
-    if revision is not None:
-        return 202, services.revision_view(revision)
-    return services.detail_view(market, access)
+    edited = await services.edit_market(call.platform, market, call.body)
+    if isinstance(edited, MarketRevision):
+        return 202, services.revision_view(edited)
+    return services.detail_view(edited, access)
 
 
 def _lifecycle(path: str, action: str, summary: str) -> None:

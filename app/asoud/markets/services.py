@@ -36,6 +36,7 @@ from asoud.markets.schemas import (
     MemberIn,
     RevisionOut,
 )
+from asoud.platform.database import save_changes
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
 from asoud.runtime import Platform
 from asoud.taxonomy.services import leaf_category
@@ -93,28 +94,26 @@ async def open_market(platform: Platform, owner: User, data: MarketCreate) -> Ma
 
 async def edit_market(
     platform: Platform, market: Market, patch: MarketPatch
-) -> MarketRevision | None:
-    """Apply at once, or, for a published market, file a revision for staff (None: applied)."""
+) -> Market | MarketRevision:
+    """Apply at once (the market as it is now), or, for a published market, file a revision."""
     changes = patch.model_dump(exclude_unset=True, mode="json")
     if "category_id" in changes:
         await leaf_category(changes["category_id"])
     if not changes:
-        return None
-    if market.status is MarketStatus.published:
-        if await MarketRevision.exists(market_id=market.id, status=RevisionStatus.pending):
-            raise Conflict("revision_pending")
-        return await MarketRevision.create(market_id=market.id, changes=changes)
-    if market.status is MarketStatus.inactive:
-        raise _refuse(market, "edited")
-    await _apply(market, patch.model_dump(exclude_unset=True))
+        return market
+    async with in_transaction():
+        # Locked and re-read: the decision below rests on the current status, and only the
+        # edited columns are written (never status, fee or review fields from a stale read).
+        market = await Market.filter(id=market.id).select_for_update().get()
+        if market.status is MarketStatus.published:
+            if await MarketRevision.exists(market_id=market.id, status=RevisionStatus.pending):
+                raise Conflict("revision_pending")
+            return await MarketRevision.create(market_id=market.id, changes=changes)
+        if market.status is MarketStatus.inactive:
+            raise _refuse(market, "edited")
+        await save_changes(market, patch.model_dump(exclude_unset=True))
     await _invalidate(platform, market)
-    return None
-
-
-async def _apply(market: Market, changes: dict[str, Any]) -> None:
-    for name, value in changes.items():
-        setattr(market, name, value)
-    await market.save()
+    return market
 
 
 def _require_reason(reason: str) -> None:
@@ -221,9 +220,9 @@ async def decide_revision(
                 action="decided",
             )
         if decision == "approve":
-            market = await Market.get(id=revision.market_id)
+            market = await Market.filter(id=revision.market_id).select_for_update().get()
             patch = MarketPatch.model_validate(revision.changes)
-            await _apply(market, patch.model_dump(exclude_unset=True))
+            await save_changes(market, patch.model_dump(exclude_unset=True))
             revision.status = RevisionStatus.approved
         else:
             _require_reason(reason)

@@ -86,16 +86,27 @@ async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> list
     return [product_id for product_id, sold_out in held.items() if sold_out]
 
 
+class StockLedgerMismatch(RuntimeError):
+    """An order's hold is not on its product row: a bug or a hand edit, never normal.
+
+    Raised inside the caller's transaction so nothing of the action is committed; the
+    request fails with a 500 and the error is logged and sent to Sentry."""
+
+
 async def take(order: Order, lines: list[OrderLine]) -> None:
     """The held units leave the stock for good (payment captured, cash order accepted)."""
     if order.stock_state is not StockState.reserved:
         raise Conflict("conflict")
     for product_id, quantity, _ in _by_product(lines):
-        await Product.filter(id=product_id, reserved__gte=quantity).update(
+        moved = await Product.filter(
+            id=product_id, reserved__gte=quantity, stock__gte=quantity
+        ).update(
             stock=F("stock") - quantity,
             reserved=F("reserved") - quantity,
             sales_count=F("sales_count") + quantity,
         )
+        if not moved:
+            raise StockLedgerMismatch(f"order {order.id}: product {product_id} does not hold it")
     order.stock_state = StockState.taken
     order.reserved_until = None
 
@@ -104,9 +115,11 @@ async def release(order: Order, lines: list[OrderLine]) -> None:
     if order.stock_state is not StockState.reserved:
         return  # idempotent: nothing held
     for product_id, quantity, _ in _by_product(lines):
-        await Product.filter(id=product_id, reserved__gte=quantity).update(
+        moved = await Product.filter(id=product_id, reserved__gte=quantity).update(
             reserved=F("reserved") - quantity
         )
+        if not moved:
+            raise StockLedgerMismatch(f"order {order.id}: product {product_id} does not hold it")
     order.stock_state = StockState.released
     order.reserved_until = None
 

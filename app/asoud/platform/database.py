@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,8 @@ import asyncpg
 from tortoise import connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
+from tortoise.fields import DatetimeField
+from tortoise.models import Model
 
 from asoud.platform.settings import Settings
 
@@ -149,6 +151,25 @@ async def fetch_sql(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         params = [str(p) if isinstance(p, uuid.UUID) else p for p in (params[i] for i in order)]
     rows: list[dict[str, Any]] = await client.execute_query_dict(sql, list(params))
     return rows
+
+
+async def save_changes(instance: Model, changes: Mapping[str, Any]) -> None:
+    """Set and write only these fields (and the row's ``auto_now`` timestamps).
+
+    A full ``save()`` writes every column from the instance as it was read, so a counter that
+    a conditional UPDATE moved in between (stock held by a checkout, a discount's uses, a
+    status changed by staff) would be silently put back. Edits must never do that.
+    """
+    if not changes:
+        return
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    stamps = [
+        name
+        for name, field in instance._meta.fields_map.items()
+        if isinstance(field, DatetimeField) and field.auto_now
+    ]
+    await instance.save(update_fields=[*changes, *(s for s in stamps if s not in changes)])
 
 
 def connection_config(settings: Settings) -> dict[str, Any]:

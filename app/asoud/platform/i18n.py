@@ -298,6 +298,42 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("المخزون غير كافٍ", "تبقّى {available} فقط من '{product}'."),
         "tr": ("Stok yetersiz", "'{product}' üründen yalnızca {available} adet kaldı."),
     },
+    "stock_below_reserved": {
+        "en": (
+            "Stock below held units",
+            "Open orders hold {reserved} units of this product: stock cannot be set lower.",
+        ),
+        "fa": (
+            "موجودی کمتر از واحدهای رزروشده",
+            "سفارش‌های باز {reserved} واحد از این کالا را نگه داشته‌اند: موجودی نمی‌تواند کمتر باشد.",
+        ),
+        "ar": (
+            "المخزون أقل من الوحدات المحجوزة",
+            "تحجز الطلبات المفتوحة {reserved} وحدة من هذا المنتج: لا يمكن تعيين مخزون أقل.",
+        ),
+        "tr": (
+            "Stok ayrılmış birimlerin altında",
+            "Açık siparişler bu üründen {reserved} birim ayırmış: stok daha düşük olamaz.",
+        ),
+    },
+    "usage_limit_below_uses": {
+        "en": (
+            "Limit below uses",
+            "This code is already used or held {uses} times: the limit cannot be set lower.",
+        ),
+        "fa": (
+            "سقف کمتر از استفاده‌ها",
+            "این کد تاکنون {uses} بار استفاده یا رزرو شده است: سقف نمی‌تواند کمتر باشد.",
+        ),
+        "ar": (
+            "الحد أقل من الاستخدامات",
+            "استُخدم هذا الرمز أو حُجز {uses} مرة: لا يمكن تعيين حد أقل.",
+        ),
+        "tr": (
+            "Sınır kullanımın altında",
+            "Bu kod zaten {uses} kez kullanıldı veya ayrıldı: sınır daha düşük olamaz.",
+        ),
+    },
     "cart_empty": {
         "en": ("Cart empty", "Add products to the cart before checking out."),
         "fa": ("سبد خالی است", "پیش از تسویه، کالا به سبد اضافه کنید."),

@@ -12,6 +12,7 @@ import uuid
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.migrations.constraints import CheckConstraint
 from tortoise.models import Model
 
 
@@ -39,6 +40,13 @@ class Account(Model):
     class Meta:
         table = "wallet_account"
         unique_together = (("user", "kind", "currency"),)
+        # A person's balance never goes below zero, whatever code path moves it.
+        constraints = (
+            CheckConstraint(
+                check="kind <> 'customer' OR balance >= 0",
+                name="wallet_account_customer_balance_not_negative",
+            ),
+        )
 
 
 class TransactionKind(StrEnum):
