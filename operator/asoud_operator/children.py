@@ -1,23 +1,32 @@
 """Desired state: the Kubernetes objects one AsoudStore owns, as pure functions of its spec.
 
 Nothing here talks to the API server. Every object carries the standard
-``app.kubernetes.io/*`` labels; the handlers add owner references and apply them.
+``app.kubernetes.io/*`` labels (the instance label is how the operator finds, watches and
+prunes a store's children); the reconcile pass adds owner references and applies them.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from asoud.observability import dashboards as slo_dashboards
 from asoud.observability.rules import Slo, prometheus_rule
-from asoud_operator.spec import StoreSpec
+from asoud_operator import environment as env
+from asoud_operator.spec import SecretRef, StoreSpec
 
 MANAGED_BY = "asoud-operator"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 KEYSET_KEY = "keyring.json"
 KEYSET_MOUNT = "/var/run/asoud/keys"
 APP_PORT = 8000
+METRICS_PORT = 9100
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def names(store: str) -> dict[str, str]:
@@ -27,11 +36,14 @@ def names(store: str) -> dict[str, str]:
         "scheduler": f"{store}-scheduler",
         "config": f"{store}-config",
         "keyset": f"{store}-signing-keys",
+        "secret_key": f"{store}-secret-key",
         "rules": f"{store}-slo",
         "dashboards": f"{store}-dashboards",
         "monitor": f"{store}-api",
         "worker_monitor": f"{store}-worker",
         "scaled_object": f"{store}-worker",
+        "keda_auth": f"{store}-keda",
+        "keda_secret": f"{store}-keda-redis",
         "service_account": f"{store}-app",
     }
 
@@ -39,18 +51,19 @@ def names(store: str) -> dict[str, str]:
 def labels(store: str, component: str, version: str | None = None) -> dict[str, str]:
     result = {
         "app.kubernetes.io/name": "asoud",
-        "app.kubernetes.io/instance": store,
-        "app.kubernetes.io/component": component,
+        INSTANCE_LABEL: store,
+        COMPONENT_LABEL: component,
         "app.kubernetes.io/part-of": "asoud",
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
-    if version:
+    # Image tags may be 128 characters; a label value only 63 (then only the annotation).
+    if version and len(version) <= 63 and _LABEL_VALUE.match(version):
         result["app.kubernetes.io/version"] = version
     return result
 
 
 def selector(store: str, component: str) -> dict[str, str]:
-    return {"app.kubernetes.io/instance": store, "app.kubernetes.io/component": component}
+    return {INSTANCE_LABEL: store, COMPONENT_LABEL: component}
 
 
 def selector_string(store: str, component: str) -> str:
@@ -60,30 +73,64 @@ def selector_string(store: str, component: str) -> str:
 def metadata(
     store: str, namespace: str, name: str, component: str, version: str | None = None
 ) -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": labels(store, component, version)}
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": labels(store, component, version),
+    }
+    if version:
+        meta["annotations"] = {"asoud.io/version": version}
+    return meta
 
 
 def environment(
     store: str, spec: StoreSpec, database_secret: str | None = None
 ) -> list[dict[str, Any]]:
-    """The app's settings: secrets by reference (never copied), the keyset as a mounted file."""
+    """The app's settings: credentials by Secret reference (never copied), the keyset as a
+    mounted file, the names from the app's own settings model."""
     # Operator-made login Secrets (credential rotation) keep the URL under "url".
     db_secret, db_key = (
         (database_secret, "url") if database_secret else (spec.database.name, spec.database.key)
     )
+    secret_key = spec.secret_key or _generated_secret_key(store)
     return [
-        {"name": "ASOUD_ENVIRONMENT", "value": "production"},
-        {
-            "name": "ASOUD_DATABASE_URL",
-            "valueFrom": {"secretKeyRef": {"name": db_secret, "key": db_key}},
-        },
-        {
-            "name": "ASOUD_REDIS_URL",
-            "valueFrom": {"secretKeyRef": {"name": spec.redis.name, "key": spec.redis.key}},
-        },
-        {"name": "ASOUD_KEYRING_FILE", "value": f"{KEYSET_MOUNT}/{KEYSET_KEY}"},
-        {"name": "ASOUD_REDIS_KEY_PREFIX", "value": spec.redis_key_prefix or f"{store}:"},
+        {"name": env.ENVIRONMENT, "value": "production"},
+        {"name": env.DATABASE_URL, "valueFrom": _secret(db_secret, db_key)},
+        {"name": env.REDIS_URL, "valueFrom": _secret(spec.redis.name, spec.redis.key)},
+        {"name": env.REDIS_KEY_PREFIX, "value": redis_prefix(store, spec)},
+        {"name": env.KEYRING_FILE, "value": f"{KEYSET_MOUNT}/{KEYSET_KEY}"},
+        {"name": env.SECRET_KEY, "valueFrom": _secret(secret_key.name, secret_key.key)},
+        {"name": env.PUBLIC_BASE_URL, "value": spec.public_base_url},
+        {"name": env.WORKER_METRICS_PORT, "value": str(METRICS_PORT)},
     ]
+
+
+def redis_prefix(store: str, spec: StoreSpec) -> str:
+    return spec.redis_key_prefix or f"{store}:"
+
+
+def _secret(name: str, key: str) -> dict[str, Any]:
+    return {"secretKeyRef": {"name": name, "key": key}}
+
+
+def _generated_secret_key(store: str) -> SecretRef:
+    return SecretRef(names(store)["secret_key"], env.SECRET_KEY)
+
+
+def secret_key_secret(store: str, namespace: str, value: str) -> dict[str, Any]:
+    """The app's HMAC key when the spec names none: made once, kept (codes and rate-limit
+    identities hashed with it stay valid)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(store, namespace, names(store)["secret_key"], "secret-key"),
+        "data": {env.SECRET_KEY: _b64(value)},
+    }
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def keyset_secret(store: str, namespace: str, encoded_keyring: str) -> dict[str, Any]:
@@ -111,7 +158,15 @@ def config_hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _container(
+_SECURITY_CONTEXT = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def container(
     store: str,
     spec: StoreSpec,
     role: str,
@@ -119,30 +174,32 @@ def _container(
     resources: dict[str, Any],
     database_secret: str | None,
 ) -> dict[str, Any]:
-    container: dict[str, Any] = {
+    result: dict[str, Any] = {
         "name": role,
         "image": spec.image,
         "imagePullPolicy": spec.pull_policy,
         "args": args,
         "env": environment(store, spec, database_secret),
-        "envFrom": [{"configMapRef": {"name": names(store)["config"]}}],
-        "volumeMounts": [{"name": "signing-keys", "mountPath": KEYSET_MOUNT, "readOnly": True}],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "envFrom": [
+            {"configMapRef": {"name": names(store)["config"]}},
+            *({"secretRef": {"name": name}} for name in spec.env_from_secrets),
+        ],
+        "volumeMounts": [
+            {"name": "signing-keys", "mountPath": KEYSET_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir
+        ],
+        "securityContext": dict(_SECURITY_CONTEXT),
     }
     if resources:
-        container["resources"] = resources
-    return container
+        result["resources"] = resources
+    return result
 
 
-def _pod_spec(store: str, spec: StoreSpec, containers: list[dict[str, Any]]) -> dict[str, Any]:
+def pod_spec(store: str, spec: StoreSpec, containers: list[dict[str, Any]]) -> dict[str, Any]:
     pod: dict[str, Any] = {
         "serviceAccountName": names(store)["service_account"],
         "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
@@ -161,11 +218,17 @@ def _pod_spec(store: str, spec: StoreSpec, containers: list[dict[str, Any]]) -> 
             {"name": "tmp", "emptyDir": {}},
         ],
     }
-    for container in containers:
-        container["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})  # noqa: S108
     if spec.pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in spec.pull_secrets]
     return pod
+
+
+def _http_probe(path: str, port: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+    }
 
 
 def deployment(
@@ -179,29 +242,42 @@ def deployment(
     checksum: str = "",
 ) -> dict[str, Any]:
     """The API, worker or scheduler Deployment. ``replicas=None`` leaves the field to another
-    owner (an HPA or KEDA), so the operator never fights it."""
+    owner (KEDA's HPA), so the operator never fights it."""
     if role == "api":
         args = ["serve", "--host", "0.0.0.0", "--port", str(APP_PORT)]  # noqa: S104
         resources = spec.api_resources
     elif role == "worker":
         args, resources = ["worker"], spec.worker_resources
     else:
-        args, resources = ["scheduler"], {}
-    container = _container(store, spec, role, args, resources, database_secret)
+        args = ["scheduler"]
+        resources = spec.scheduler_resources or {
+            "requests": {"cpu": "10m", "memory": "96Mi"},
+            "limits": {"memory": "256Mi"},
+        }
+    main = container(store, spec, role, args, resources, database_secret)
     if role == "api":
-        container["ports"] = [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}]
-        container["readinessProbe"] = {
-            "httpGet": {"path": "/readyz", "port": "http"},
-            "periodSeconds": 5,
-            "failureThreshold": 3,
-        }
-        container["livenessProbe"] = {
-            "httpGet": {"path": "/livez", "port": "http"},
-            "periodSeconds": 10,
-            "failureThreshold": 6,
-        }
+        main["ports"] = [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}]
+        main["readinessProbe"] = _http_probe("/readyz", "http", 5, 3)
+        main["livenessProbe"] = _http_probe("/livez", "http", 10, 6)
     else:
-        container["ports"] = [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+        # Workers and the scheduler serve their metrics (and so show they are alive) here.
+        main["ports"] = [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+        main["readinessProbe"] = _http_probe("/metrics", "metrics", 10, 3)
+        main["livenessProbe"] = _http_probe("/metrics", "metrics", 20, 6)
+    pod = pod_spec(store, spec, [main])
+    if role == "api":
+        # Spread the API over nodes and zones, so losing one does not take the store down.
+        pod["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": key,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector(store, role)},
+            }
+            for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+        ]
+    elif role == "worker":
+        pod["terminationGracePeriodSeconds"] = 60  # in-flight tasks finish or are handed back
     body: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -210,7 +286,7 @@ def deployment(
             "selector": {"matchLabels": selector(store, role)},
             "revisionHistoryLimit": 5,
             "strategy": (
-                {"type": "Recreate"}  # one scheduler at a time: cron jobs must not run twice
+                {"type": "Recreate"}  # one scheduler at a time
                 if role == "scheduler"
                 else {
                     "type": "RollingUpdate",
@@ -220,15 +296,15 @@ def deployment(
             "template": {
                 "metadata": {
                     "labels": labels(store, role, spec.version),
-                    "annotations": {"asoud.io/config-checksum": checksum},
+                    "annotations": {
+                        "asoud.io/config-checksum": checksum,
+                        "asoud.io/version": spec.version,
+                    },
                 },
-                "spec": _pod_spec(store, spec, [container]),
+                "spec": pod,
             },
         },
     }
-    if role == "worker":
-        # Workers finish (or hand back) in-flight tasks on SIGTERM.
-        body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 60
     if replicas is not None:
         body["spec"]["replicas"] = replicas
     return body
@@ -319,9 +395,59 @@ def dashboards_config_map(store: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def scaled_object(store: str, namespace: str, spec: StoreSpec, stream: str) -> dict[str, Any]:
-    """KEDA's ScaledObject with the builtin autoscaler's intent (provider: keda)."""
+def keda_redis_secret(store: str, namespace: str, redis_url: str) -> dict[str, Any]:
+    """What KEDA's redis-streams scaler needs, from the store's Redis URL: it takes host:port,
+    a password and a username, not a URL (the database index goes in the trigger)."""
+    parts = urlsplit(redis_url)
+    data = {"address": f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"}
+    if parts.password:
+        data["password"] = unquote(parts.password)
+    if parts.username:
+        data["username"] = unquote(parts.username)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(store, namespace, names(store)["keda_secret"], "autoscaling"),
+        "data": {key: _b64(value) for key, value in data.items()},
+    }
+
+
+def redis_database_index(redis_url: str) -> int:
+    path = urlsplit(redis_url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+def trigger_authentication(store: str, namespace: str, keys: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": metadata(store, namespace, names(store)["keda_auth"], "autoscaling"),
+        "spec": {
+            "secretTargetRef": [
+                {"parameter": key, "name": names(store)["keda_secret"], "key": key}
+                for key in sorted(keys)
+            ]
+        },
+    }
+
+
+def scaled_object(
+    store: str, namespace: str, spec: StoreSpec, stream: str, redis_url: str
+) -> dict[str, Any]:
+    """KEDA's ScaledObject with the builtin autoscaler's intent (provider: keda).
+
+    The builtin autoscaler divides lag + pending by the target; KEDA's redis-streams scaler
+    reads one of them per trigger, and the HPA takes the larger of the two triggers: the same
+    target, but max(lag, pending) instead of their sum (docs/operator.md; status says so)."""
     scaling = spec.autoscaling
+    common = {
+        "stream": stream,
+        "consumerGroup": "asoud-workers",
+        "databaseIndex": str(redis_database_index(redis_url)),
+        "enableTLS": "true" if redis_url.startswith("rediss://") else "false",
+    }
+    auth = {"name": names(store)["keda_auth"]}
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -353,13 +479,19 @@ def scaled_object(store: str, namespace: str, spec: StoreSpec, stream: str) -> d
             "triggers": [
                 {
                     "type": "redis-streams",
+                    "name": "lag",
+                    "metadata": {**common, "lagCount": str(scaling.target_backlog_per_replica)},
+                    "authenticationRef": auth,
+                },
+                {
+                    "type": "redis-streams",
+                    "name": "pending",
                     "metadata": {
-                        "stream": stream,
-                        "consumerGroup": "asoud-workers",
-                        "lagCount": str(scaling.target_backlog_per_replica),
-                        "addressFromEnv": "ASOUD_REDIS_ADDRESS",
+                        **common,
+                        "pendingEntriesCount": str(scaling.target_backlog_per_replica),
                     },
-                }
+                    "authenticationRef": auth,
+                },
             ],
         },
     }

@@ -14,6 +14,7 @@ CONDITION_TYPES = (
     "CredentialsReady",
     "AutoscalingActive",
     "SLOMet",
+    "MonitoringReady",
     "ReconciliationPaused",
     "Degraded",
 )

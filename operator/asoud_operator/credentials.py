@@ -26,7 +26,13 @@ ROTATE_ANNOTATION = "asoud.io/rotate-database-credentials"
 
 
 def stamp(now: datetime) -> str:
-    return now.strftime("%Y%m%d%H%M%S")
+    """The epoch second in base 36 (6 characters until 2059): short enough that
+    ``<store>-db-retire-<stamp>`` stays within Kubernetes' 63 characters."""
+    value, digits = int(now.timestamp()), ""
+    while value:
+        value, digit = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits or "0"
 
 
 def secret_name(store: str, stamp_: str) -> str:
@@ -92,6 +98,7 @@ def job(
     for key in ("readinessProbe", "livenessProbe", "ports", "envFrom"):
         container.pop(key, None)
     pod["restartPolicy"] = "Never"
+    pod.pop("topologySpreadConstraints", None)
     pod["volumes"] = [v for v in pod["volumes"] if v["name"] == "tmp"]
     container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] == "tmp"]
     meta = children.metadata(store, namespace, job_name(store, action, stamp_), "credentials")

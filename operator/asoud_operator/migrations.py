@@ -7,7 +7,6 @@ version the Deployments run, whether a Job must be (re)created, and what to repo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +16,22 @@ from asoud_operator.spec import StoreSpec
 APPROVE_ANNOTATION = "asoud.io/approve-migration"
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 900
+IMAGE_ANNOTATION = "asoud.io/image"
 
 
-def job_name(store: str, version: str) -> str:
-    safe = re.sub(r"[^a-z0-9-]", "-", version.lower()).strip("-")[:30] or "v"
-    return f"{store}-migrate-{safe}"[:63].rstrip("-")
+def job_name(store: str, spec: StoreSpec) -> str:
+    """Unique per target image (a hash, never a truncated tag): two images, two Jobs."""
+    return f"{store}-migrate-{spec.image_digest}"
+
+
+def active_others(jobs: list[dict[str, Any]], target: str) -> list[str]:
+    """Migration Jobs of the store, other than ``target``, that have not finished: a
+    superseded version bump, or an abandoned one after a revert. At most one may run."""
+    return sorted(
+        job["metadata"]["name"]
+        for job in jobs
+        if job["metadata"]["name"] != target and job_state(job) == "running"
+    )
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -40,9 +50,9 @@ def job(
     for probe in ("readinessProbe", "livenessProbe", "ports"):
         container.pop(probe, None)
     pod["restartPolicy"] = "Never"
-    meta = children.metadata(
-        store, namespace, job_name(store, spec.version), "migration", spec.version
-    )
+    pod.pop("topologySpreadConstraints", None)
+    meta = children.metadata(store, namespace, job_name(store, spec), "migration", spec.version)
+    meta["annotations"][IMAGE_ANNOTATION] = spec.image
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -75,7 +85,7 @@ def job_state(observed: dict[str, Any] | None) -> str:
 
 @dataclass(frozen=True)
 class Gate:
-    serving_version: str | None  # the version Deployments run (None: nothing migrated yet)
+    serving_image: str | None  # the image Deployments run (None: nothing migrated yet)
     create_job: bool
     delete_failed_job: bool
     migrated: bool | None  # the Migrated condition
@@ -88,31 +98,31 @@ class Gate:
 def gate(
     store: str,
     spec: StoreSpec,
-    current_version: str | None,
+    current_image: str | None,
     observed_job: dict[str, Any] | None,
     attempts: int,
     seconds_since_failure: float | None,
     approved_version: str | None,
 ) -> Gate:
     target = spec.version
-    if current_version == target:
-        return Gate(target, False, False, True, "Migrated", f"Schema is at {target}", 0)
-    name = job_name(store, target)
+    if current_image == spec.image:
+        return Gate(spec.image, False, False, True, "Migrated", f"Schema is at {target}", 0)
+    name = job_name(store, spec)
     if spec.migration_policy == "Manual" and approved_version != target:
         return Gate(
-            current_version,
+            current_image,
             False,
             False,
             False,
             "MigrationAwaitingApproval",
             f"Annotate {APPROVE_ANNOTATION}={target} to migrate; "
-            f"{current_version or 'nothing'} keeps serving",
+            f"{current_image or 'nothing'} keeps serving",
             attempts,
         )
     state = job_state(observed_job)
     if state == "absent":
         return Gate(
-            current_version,
+            current_image,
             True,
             False,
             None,
@@ -123,7 +133,7 @@ def gate(
         )
     if state == "running":
         return Gate(
-            current_version,
+            current_image,
             False,
             False,
             None,
@@ -133,11 +143,11 @@ def gate(
             requeue_after=5,
         )
     if state == "succeeded":
-        return Gate(target, False, False, True, "Migrated", f"Job {name} migrated to {target}", 0)
+        return Gate(spec.image, False, False, True, "Migrated", f"Job {name} migrated to {target}", 0)
     wait = backoff_seconds(attempts)
     if seconds_since_failure is not None and seconds_since_failure >= wait:
         return Gate(
-            current_version,
+            current_image,
             False,
             True,
             False,
@@ -148,12 +158,12 @@ def gate(
         )
     remaining = wait - (seconds_since_failure or 0)
     return Gate(
-        current_version,
+        current_image,
         False,
         False,
         False,
         "MigrationFailed",
-        f"Job {name} failed; {current_version or 'nothing'} keeps serving; "
+        f"Job {name} failed; {current_image or 'nothing'} keeps serving; "
         f"retry in {int(remaining)} s",
         attempts,
         requeue_after=max(1.0, remaining),

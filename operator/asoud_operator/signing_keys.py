@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from asoud.platform.keyring import Keyring, KeyState, generate_key, new_keyring
 from asoud_operator.conditions import now_iso
+from asoud_operator.spec import StoreSpec
 
 ROTATE_ANNOTATION = "asoud.io/rotate-signing-keys"
 
@@ -72,3 +73,14 @@ def status(ring: Keyring, interval: timedelta) -> dict[str, object]:
         "lastRotationTime": now_iso(active.created_at),
         "nextRotationTime": now_iso(active.created_at + interval),
     }
+
+
+def seconds_until_change(ring: Keyring, spec: StoreSpec, now: datetime) -> float:
+    """When the keyset next needs a pass: the scheduled rotation or a retiring key's end."""
+    moments = [ring.active.created_at + spec.key_rotation_interval]
+    moments += [
+        key.created_at + spec.key_grace_period
+        for key in ring.keys
+        if key.state is KeyState.retiring
+    ]
+    return max(1.0, min((moment - now).total_seconds() for moment in moments))

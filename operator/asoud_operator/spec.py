@@ -1,13 +1,15 @@
-"""The AsoudStore spec as typed values, with the CRD's defaults applied.
+"""The AsoudStore spec as typed values, with the CRD's defaults applied and its rules checked.
 
-The API server applies the CRD defaults too; applying them here keeps the pure functions
-correct for objects that skipped them (older CRD versions, tests, the emulator).
+The API server applies the CRD's defaults and CEL rules; applying them here too keeps the
+pure functions correct for objects that skipped them (an older CRD, a spec written before a
+rule existed), and turns such a spec into :class:`InvalidSpec` with a message for status.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,16 +19,24 @@ PLURAL = "asoudstores"
 KIND = "AsoudStore"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# Every child's name is the store's name plus a suffix of at most 23 characters; Kubernetes
+# limits Job and Service names (and label values) to 63.
+MAX_STORE_NAME = 40
+# A Go duration as CEL's duration() reads it: "720h", "90m", "1h30m", "45s".
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DEFAULT_TOKEN_TTL_SECONDS = 900  # the app's default access-token lifetime
+
+
+class InvalidSpec(ValueError):
+    """A spec the CRD should have refused; reported on status, never crashes the pass."""
 
 
 def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r}")
-    value, unit = int(match[1]), match[2]
-    return timedelta(**{_UNITS[unit]: value})
+    if not text or not match:
+        raise InvalidSpec(f"not a duration: {text!r} (use h, m and s, e.g. 720h)")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -51,13 +61,18 @@ class StoreSpec:
     version: str
     database: SecretRef
     redis: SecretRef
+    public_base_url: str = ""
     image_repository: str = "ghcr.io/asoud/asoud"
+    image_reference: str = ""  # a full image reference (digest or dev tag) instead of repo:version
     pull_policy: str = "IfNotPresent"
     pull_secrets: tuple[str, ...] = ()
+    env_from_secrets: tuple[str, ...] = ()
+    secret_key: SecretRef | None = None
     api_replicas: int = 2
     api_resources: dict[str, Any] = field(default_factory=dict)
     worker_replicas: int = 1
     worker_resources: dict[str, Any] = field(default_factory=dict)
+    scheduler_resources: dict[str, Any] = field(default_factory=dict)
     autoscaling: Autoscaling = Autoscaling()
     scheduler_enabled: bool = True
     redis_key_prefix: str = ""
@@ -81,13 +96,43 @@ class StoreSpec:
 
     @property
     def image(self) -> str:
-        return f"{self.image_repository}:{self.version}"
+        return self.image_reference or f"{self.image_repository}:{self.version}"
+
+    @property
+    def image_digest(self) -> str:
+        """Ten hex digits naming this image in Job names: every image its own migration."""
+        return hashlib.sha256(self.image.encode()).hexdigest()[:10]
+
+    def serving(self, version: str, image: str) -> StoreSpec:
+        """The same store running an earlier (already migrated) image."""
+        return replace(self, version=version, image_reference=image)
 
 
-def parse_spec(spec: dict[str, Any]) -> StoreSpec:
+def _secret_ref(ref: dict[str, Any] | None, default_key: str = "url") -> SecretRef | None:
+    if not ref:
+        return None
+    return SecretRef(str(ref.get("name", "")), str(ref.get("key", default_key)))
+
+
+def parse_spec(spec: dict[str, Any], name: str = "") -> StoreSpec:
+    """Typed spec with defaults; :class:`InvalidSpec` for anything the CRD should refuse."""
+    try:
+        parsed = _parse(spec)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidSpec):
+            raise
+        raise InvalidSpec(f"spec is malformed: {exc}") from None
+    problems = _check(parsed, name)
+    if problems:
+        raise InvalidSpec("; ".join(problems))
+    return parsed
+
+
+def _parse(spec: dict[str, Any]) -> StoreSpec:
     image = spec.get("image") or {}
     api = spec.get("api") or {}
     workers = spec.get("workers") or {}
+    scheduler = spec.get("scheduler") or {}
     scaling = workers.get("autoscaling") or {}
     database = spec.get("database") or {}
     redis = spec.get("redis") or {}
@@ -95,19 +140,25 @@ def parse_spec(spec: dict[str, Any]) -> StoreSpec:
     migrations = spec.get("migrations") or {}
     monitoring = spec.get("monitoring") or {}
     rotation = database.get("credentialRotation") or {}
-    db_ref = database.get("secretRef") or {}
-    redis_ref = redis.get("secretRef") or {}
+    fallback = scaling.get("fallbackReplicas")
     return StoreSpec(
         version=str(spec["version"]),
-        database=SecretRef(db_ref.get("name", ""), db_ref.get("key", "url")),
-        redis=SecretRef(redis_ref.get("name", ""), redis_ref.get("key", "url")),
+        database=_secret_ref(database.get("secretRef")) or SecretRef(""),
+        redis=_secret_ref(redis.get("secretRef")) or SecretRef(""),
+        public_base_url=str(spec.get("publicBaseUrl", "")),
         image_repository=image.get("repository", "ghcr.io/asoud/asoud"),
+        image_reference=str(image.get("reference", "")),
         pull_policy=image.get("pullPolicy", "IfNotPresent"),
         pull_secrets=tuple(image.get("pullSecrets") or ()),
+        env_from_secrets=tuple(
+            str(item["secretRef"]["name"]) for item in spec.get("envFrom") or ()
+        ),
+        secret_key=_secret_ref(spec.get("secretKeyRef"), "ASOUD_SECRET_KEY"),
         api_replicas=int(api.get("replicas", 2)),
         api_resources=dict(api.get("resources") or {}),
         worker_replicas=int(workers.get("replicas", 1)),
         worker_resources=dict(workers.get("resources") or {}),
+        scheduler_resources=dict(scheduler.get("resources") or {}),
         autoscaling=Autoscaling(
             enabled=bool(scaling.get("enabled", False)),
             provider=scaling.get("provider", "builtin"),
@@ -115,17 +166,11 @@ def parse_spec(spec: dict[str, Any]) -> StoreSpec:
             max_replicas=int(scaling.get("maxReplicas", 10)),
             target_backlog_per_replica=int(scaling.get("targetBacklogPerReplica", 50)),
             scale_down_stabilization_seconds=int(scaling.get("scaleDownStabilizationSeconds", 300)),
-            fallback_replicas=scaling.get("fallbackReplicas"),
+            fallback_replicas=None if fallback is None else int(fallback),
         ),
-        scheduler_enabled=bool((spec.get("scheduler") or {}).get("enabled", True)),
+        scheduler_enabled=bool(scheduler.get("enabled", True)),
         redis_key_prefix=redis.get("keyPrefix", ""),
-        database_admin=(
-            SecretRef(
-                database["adminSecretRef"]["name"], database["adminSecretRef"].get("key", "url")
-            )
-            if database.get("adminSecretRef")
-            else None
-        ),
+        database_admin=_secret_ref(database.get("adminSecretRef")),
         credential_rotation=bool(rotation.get("enabled", False)),
         credential_group=rotation.get("group", "asoud_app"),
         credential_interval_days=int(rotation.get("intervalDays", 30)),
@@ -143,3 +188,38 @@ def parse_spec(spec: dict[str, Any]) -> StoreSpec:
         config={str(k): str(v) for k, v in (spec.get("config") or {}).items()},
         paused=bool(spec.get("paused", False)),
     )
+
+
+def _check(spec: StoreSpec, name: str) -> list[str]:
+    """The CRD's rules (schema bounds and CEL), for a spec that reached us without them."""
+    from asoud_operator.environment import OPERATOR_OWNED, SECRET_VARIABLES
+
+    problems = []
+    if name and len(name) > MAX_STORE_NAME:
+        problems.append(f"metadata.name must be at most {MAX_STORE_NAME} characters")
+    if not spec.database.name or not spec.redis.name:
+        problems.append("database.secretRef and redis.secretRef are required")
+    if not spec.public_base_url.startswith("https://"):
+        problems.append("publicBaseUrl must be an https:// URL")
+    scaling = spec.autoscaling
+    if scaling.enabled and scaling.min_replicas > scaling.max_replicas:
+        problems.append("workers.autoscaling.minReplicas must not exceed maxReplicas")
+    if scaling.fallback_replicas is not None and not (
+        scaling.min_replicas <= scaling.fallback_replicas <= scaling.max_replicas
+    ):
+        problems.append("workers.autoscaling.fallbackReplicas must lie within min and max")
+    if spec.credential_rotation and spec.database_admin is None:
+        problems.append("database.credentialRotation needs database.adminSecretRef")
+    ttl = spec.config.get("ASOUD_ACCESS_TOKEN_TTL_SECONDS", str(DEFAULT_TOKEN_TTL_SECONDS))
+    if spec.key_grace_period < timedelta(seconds=int(ttl)):
+        problems.append("signingKeys.gracePeriod must be at least the access-token lifetime")
+    if spec.key_rotation_interval < max(timedelta(hours=1), spec.key_grace_period):
+        problems.append("signingKeys.rotationInterval must be at least 1h and the gracePeriod")
+    for key in spec.config:
+        if not key.startswith("ASOUD_"):
+            problems.append(f"config key {key} is not an ASOUD_* setting")
+        elif key in SECRET_VARIABLES:
+            problems.append(f"config key {key} is a secret: name a Secret in envFrom")
+        elif key in OPERATOR_OWNED:
+            problems.append(f"config key {key} is set by the operator from the spec")
+    return problems

@@ -1,62 +1,70 @@
-"""The real kopf operator, in-process, against the kmock emulator over HTTP and a real Redis."""
+"""The operator against a strict test API server (TLS, tokens, RBAC from the chart, server-side
+apply, garbage collection), run in-process or, for the end-to-end scenarios, as the chart's
+own Deployment started by the local kubelet with every pod it writes."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import os
+import ssl
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-# Read by asoud_operator.handlers at import: a fast periodic pass for the scenarios.
-os.environ.setdefault("ASOUD_OPERATOR_RECONCILE_SECONDS", "0.5")
+# Read by asoud_operator.handlers at import: a short resync for the scenarios.
+os.environ.setdefault("ASOUD_OPERATOR_RECONCILE_SECONDS", "1")
 
 import httpx
-import kopf
 import pytest
-import yaml
-from kmock import Server, resource
 
-from tests.operator.emulator import AsoudEmulator
+from tests.kube import admission, network
+from tests.kube.apiserver import ApiServer, tls_server
+from tests.kube.tls import make_pki
 
 NAMESPACE = "shop"
-CRD = yaml.safe_load(
-    (
-        Path(__file__).resolve().parents[2] / "manifests" / "crd" / "asoud.io_asoudstores.yaml"
-    ).read_text()
-)
-STATUS_SCHEMA = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
-STORES = resource("asoud.io", "v1alpha1", "asoudstores")
+OPERATOR_NAMESPACE = "asoud-system"
+OPERATOR_ACCOUNT = "asoud-operator"
+STORES = "asoud.io/v1alpha1/asoudstores"
+STATUS_SCHEMA = admission.schema()["properties"]["status"]
+BASE_SPEC: dict[str, Any] = {
+    "version": "1.0.0",
+    "publicBaseUrl": "https://acme.example.com",
+    "database": {"secretRef": {"name": "acme-db"}},
+    "redis": {"secretRef": {"name": "acme-redis"}},
+}
+
+
+def _path(key: str, namespace: str, name: str = "") -> str:
+    group_version, _, plural = key.rpartition("/")
+    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    return f"{prefix}/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
 
 
 class Cluster:
-    """The emulated API server as a platform engineer and the built-in controllers see it."""
+    """The test API server as a platform engineer (kubectl) and the controllers see it."""
 
-    def __init__(self, emulator: AsoudEmulator, url: str) -> None:
-        self.emulator = emulator
+    def __init__(self, api: ApiServer, url: str, ca: Path, host: str, port: int) -> None:
+        self.api = api
         self.url = url
-        self.http = httpx.AsyncClient(base_url=url, timeout=10)
+        self.ca = ca
+        self.host, self.port = host, port
+        self.http = httpx.AsyncClient(
+            base_url=url,
+            verify=ssl.create_default_context(cafile=str(ca)),
+            timeout=10,
+            headers={"Authorization": f"Bearer {api.admin_token}", "User-Agent": "kubectl/1.33"},
+        )
 
-    def get(
-        self, group_version_plural: str, name: str, namespace: str = NAMESPACE
-    ) -> dict[str, Any] | None:
-        key = (resource(group_version_plural), namespace, name)
-        if key not in self.emulator.objects or self.emulator.objects[key].deleted:
-            return None
-        return dict(self.emulator.objects[key].raw)
+    def get(self, key: str, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
+        return self.api.get(key, namespace, name)
 
-    def names(self, group_version_plural: str, namespace: str = NAMESPACE) -> set[str]:
-        wanted = resource(group_version_plural)
-        return {
-            name
-            for (res, ns, name), obj in self.emulator.objects.items()
-            if res == wanted and ns == namespace and not obj.deleted
-        }
+    def names(self, key: str, namespace: str = NAMESPACE) -> set[str]:
+        return {obj["metadata"]["name"] for obj in self.api.all(key, namespace)}
 
     def store(self, name: str = "acme") -> dict[str, Any]:
-        found = self.get("asoud.io/v1alpha1/asoudstores", name)
+        found = self.get(STORES, name)
         assert found is not None
         return found
 
@@ -64,70 +72,89 @@ class Cluster:
         conditions = (self.store(name).get("status") or {}).get("conditions") or []
         return next((c for c in conditions if c["type"] == kind), None)
 
+    async def create(self, body: dict[str, Any], namespace: str = NAMESPACE) -> dict[str, Any]:
+        key = f"{body['apiVersion']}/{body['kind'].lower()}s"
+        if body["kind"] == "AsoudStore":
+            key = STORES
+        response = await self.http.post(_path(key, namespace), json=body)
+        assert response.status_code < 300, response.text
+        return response.json()  # type: ignore[no-any-return]
+
     async def apply_store(self, name: str = "acme", **spec: Any) -> dict[str, Any]:
         body = {
             "apiVersion": "asoud.io/v1alpha1",
             "kind": "AsoudStore",
             "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {
-                "version": "1.0.0",
-                "database": {"secretRef": {"name": "acme-db"}},
-                "redis": {"secretRef": {"name": "acme-redis"}},
-                **spec,
-            },
+            "spec": {**BASE_SPEC, **spec},
         }
-        response = await self.http.post(
-            f"/apis/asoud.io/v1alpha1/namespaces/{NAMESPACE}/asoudstores", json=body
-        )
+        response = await self.http.post(_path(STORES, NAMESPACE), json=body)
         assert response.status_code < 300, response.text
         return response.json()  # type: ignore[no-any-return]
 
-    async def patch(self, path: str, patch: dict[str, Any]) -> None:
+    async def patch(self, path: str, patch: dict[str, Any]) -> httpx.Response:
         response = await self.http.patch(
             path, json=patch, headers={"Content-Type": "application/merge-patch+json"}
         )
         assert response.status_code < 300, response.text
+        return response
 
     async def patch_store(self, patch: dict[str, Any], name: str = "acme") -> None:
-        await self.patch(
-            f"/apis/asoud.io/v1alpha1/namespaces/{NAMESPACE}/asoudstores/{name}", patch
-        )
+        await self.patch(_path(STORES, NAMESPACE, name), patch)
 
-    async def secret(self, name: str, **data: str) -> None:
+    async def delete(self, key: str, name: str, namespace: str = NAMESPACE) -> None:
+        response = await self.http.delete(_path(key, namespace, name))
+        assert response.status_code < 300, response.text
+
+    async def secret(self, name: str, namespace: str = NAMESPACE, **data: str) -> None:
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": name, "namespace": NAMESPACE},
+            "metadata": {"name": name, "namespace": namespace},
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
         }
-        response = await self.http.post(f"/api/v1/namespaces/{NAMESPACE}/secrets", json=body)
+        response = await self.http.post(_path("v1/secrets", namespace), json=body)
         assert response.status_code < 300, response.text
 
     async def finish_job(self, name: str, *, succeeded: bool) -> None:
-        """What the Job controller would write when the migration pod ends."""
+        """What the Job controller writes when the pod ends (tests without the kubelet)."""
         kind = "Complete" if succeeded else "Failed"
         status = {"succeeded": 1} if succeeded else {"failed": 1}
         await self.patch(
-            f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status",
+            _path("batch/v1/jobs", NAMESPACE, name) + "/status",
             {"status": {**status, "conditions": [{"type": kind, "status": "True"}]}},
         )
 
+    async def deployment_available(self, name: str, available: int | None = None) -> None:
+        """What the Deployment controller writes once pods pass readiness (no kubelet)."""
+        deployment = self.get("apps/v1/deployments", name)
+        assert deployment is not None
+        replicas = int(deployment["spec"].get("replicas", 1))
+        ready = replicas if available is None else available
+        await self.patch(
+            _path("apps/v1/deployments", NAMESPACE, name) + "/status",
+            {
+                "status": {
+                    "observedGeneration": deployment["metadata"]["generation"],
+                    "replicas": replicas,
+                    "updatedReplicas": replicas,
+                    "readyReplicas": ready,
+                    "availableReplicas": ready,
+                }
+            },
+        )
+
     def events(self, reason: str | None = None) -> list[dict[str, Any]]:
-        found = [
-            dict(obj.raw)
-            for (res, _, _), obj in self.emulator.objects.items()
-            if res == resource("v1/events") and not obj.deleted
-        ]
+        found = self.api.all("v1/events")
         return [e for e in found if reason is None or e.get("reason") == reason]
 
 
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 15) -> Any:
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
     """Poll until ``check()`` is truthy (the operator acts asynchronously); fail naming ``what``."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
             result = check()
-        except (AssertionError, KeyError, TypeError):
+        except (AssertionError, KeyError, TypeError, IndexError):
             result = None
         if result:
             return result
@@ -136,44 +163,106 @@ async def eventually(check: Callable[[], Any], what: str, timeout: float = 15) -
         await asyncio.sleep(0.1)
 
 
+def operator_manifests(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The operator chart as `helm install asoud-operator -n asoud-system` renders it."""
+    import helm_python as helm
+    import yaml
+
+    chart = helm.Chart.load(Path(__file__).resolve().parents[2] / "charts" / "asoud-operator")
+    rendered = chart.render(
+        {"reconcileSeconds": 1, **(values or {})},
+        name="asoud-operator",
+        namespace=OPERATOR_NAMESPACE,
+        is_install=True,
+    )
+    return [
+        doc
+        for path, text in rendered.items()
+        if not path.endswith("NOTES.txt")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
+
+
+def install_rbac(api: ApiServer, values: dict[str, Any] | None = None) -> None:
+    """The chart's ServiceAccount, Roles and bindings: the operator gets exactly those."""
+    for doc in operator_manifests(values):
+        if doc["kind"] in (
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+        ):
+            api.put(doc, OPERATOR_NAMESPACE)
+
+
 @pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    async with AsoudEmulator() as emulator, Server(emulator) as server:
-        cluster = Cluster(emulator, str(server.url).rstrip("/"))
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """A strict API server on 127.0.0.1 (no pod network: controllers are played by tests)."""
+    pki = make_pki(tmp_path / "pki", ["127.0.0.1"])
+    api = ApiServer()
+    async with api, tls_server(api, pki.server_context(), "127.0.0.1") as server:
+        cluster = Cluster(api, f"https://127.0.0.1:{server.port}", pki.ca_path, "127.0.0.1", server.port)
+        install_rbac(api)
         await cluster.secret("acme-db", url="postgres://asoud@db.shop.svc/asoud")
         await cluster.secret("acme-redis", url="redis://127.0.0.1:6379/0")
         yield cluster
         await cluster.http.aclose()
 
 
-@pytest.fixture
-async def operator(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
-    """kopf.operator() in its own thread and event loop (as kopf's KopfRunner does: kopf
-    cancels every task of its loop when it stops), talking HTTP to the emulator."""
-    monkeypatch.setenv("ASOUD_OPERATOR_KUBE_SERVER", cluster.url)
-    import asoud_operator.handlers  # noqa: F401  - registers the handlers
-
-    ready, stop = threading.Event(), threading.Event()
-    thread = threading.Thread(
-        target=lambda: asyncio.run(
-            kopf.operator(standalone=True, clusterwide=True, ready_flag=ready, stop_flag=stop)
-        ),
-        name="kopf",
-        daemon=True,
+def service_account_dir(cluster: Cluster, directory: Path) -> Path:
+    """What a pod sees at /var/run/secrets/kubernetes.io/serviceaccount."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "token").write_text(
+        cluster.api.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
     )
+    (directory / "ca.crt").write_bytes(cluster.ca.read_bytes())
+    (directory / "namespace").write_text(OPERATOR_NAMESPACE)
+    return directory
+
+
+class RunningOperator:
+    def __init__(self, cluster: Cluster, thread: threading.Thread, stop: threading.Event) -> None:
+        self.cluster = cluster
+        self.thread = thread
+        self.stop = stop
+
+
+@pytest.fixture
+async def operator(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    """`asoud-operator` in its own thread and event loop, reaching the API server the
+    in-cluster way (service host and port, a token file, the CA) with the chart's RBAC."""
+    account = service_account_dir(cluster, tmp_path / "serviceaccount")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", cluster.host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(cluster.port))
+    monkeypatch.setenv("ASOUD_OPERATOR_SERVICE_ACCOUNT_DIR", str(account))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    from asoud_operator import main
+
+    options = main.parse_args(
+        ["--metrics-port", "0", "--health-port", "0", "--lease-namespace", OPERATOR_NAMESPACE]
+    )
+    stop = threading.Event()
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(asyncio.run(main.run(options, stop)))
+        except BaseException as exc:  # surfaced below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, name="asoud-operator", daemon=True)
     thread.start()
-    await asyncio.to_thread(ready.wait, 15)
-    assert ready.is_set(), "the operator did not start within 15 s"
     try:
         yield cluster
     finally:
         stop.set()
-        await asyncio.to_thread(thread.join, 15)
-        assert not thread.is_alive(), "the operator did not stop within 15 s"
-    # A real API server prunes status fields its CRD does not declare: nothing may rely on one.
-    for name in cluster.names("asoud.io/v1alpha1/asoudstores"):
-        status = cluster.store(name).get("status") or {}
-        assert undeclared(STATUS_SCHEMA, status, "status") == []
+        await asyncio.to_thread(thread.join, 20)
+        assert not thread.is_alive(), "the operator did not stop within 20 s"
+        assert outcome == [0], outcome
 
 
 def undeclared(schema: dict[str, Any], value: Any, path: str) -> list[str]:
@@ -199,3 +288,7 @@ def undeclared(schema: dict[str, Any], value: Any, path: str) -> list[str]:
             for p in undeclared(schema["items"], item, f"{path}[{i}]")
         ]
     return []
+
+
+def pods_unavailable() -> str | None:
+    return network.missing()

@@ -187,6 +187,20 @@ class Settings(BaseModel):
             )
 
 
+def env_name(field_name: str) -> str:
+    """The environment variable of a setting; the operator builds pods from these names, so a
+    renamed setting fails its tests instead of silently leaving pods unconfigured."""
+    if field_name not in Settings.model_fields:
+        raise KeyError(f"no setting named {field_name}")
+    return PREFIX + field_name.upper()
+
+
+# Settings that hold credentials (never shown, never put in a ConfigMap by the operator).
+SECRET_FIELDS: frozenset[str] = frozenset(
+    name for name, info in Settings.model_fields.items() if info.repr is False
+)
+
+
 def _read_environment(environ: Mapping[str, str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for field_name in Settings.model_fields:

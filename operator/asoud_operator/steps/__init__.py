@@ -1,0 +1,1 @@
+"""The steps of a reconcile pass, in the order `reconcile` runs them."""
