@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import sys
@@ -372,14 +373,31 @@ def worker(
 @app.command()
 def scheduler() -> None:
     """Enqueue the periodic tasks on time. Run exactly one."""
+    import signal
+
+    from prometheus_client import start_http_server
     from taskiq.cli.scheduler.args import SchedulerArgs
     from taskiq.cli.scheduler.run import run_scheduler
 
-    _settings()
+    settings = _settings()
     args = SchedulerArgs(
         scheduler="asoud.background.worker:scheduler", modules=[], configure_logging=False
     )
-    sys.exit(asyncio.run(run_scheduler(args)) or 0)
+    if settings.worker_metrics_port:
+        # Its liveness shows on the same port as a worker's (the pod's probes use it).
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104
+
+    async def run() -> None:
+        # SIGTERM ends the loop at once (taskiq shuts its sources down on cancellation),
+        # also when this process is PID 1 and the default action would ignore the signal.
+        task = asyncio.ensure_future(run_scheduler(args))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
 
 
 slo_app = typer.Typer(help="Service level objectives", no_args_is_help=True)

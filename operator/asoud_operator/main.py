@@ -85,9 +85,11 @@ async def run(
     assert handlers.RESOURCE  # the handlers are registered on import
     elector = None
     lease_kube = None
+    # Named here, not by kopf: kopf would ask the user database, and a pod may run as a UID
+    # that /etc/passwd does not know (OpenShift assigns arbitrary ones).
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
     if options.leader_election:
         lease_kube = Kube.from_environment()
-        identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
         elector = LeaseElector(lease_kube, options.lease_namespace, options.lease_name, identity)
     health = Health(elector)
     runner = await health.serve(options.health_port)
@@ -121,6 +123,7 @@ async def run(
         relay = asyncio.ensure_future(until_stopped())
         relay.add_done_callback(lambda _: kopf_stop.set())
         await kopf.operator(
+            identity=identity,
             standalone=True,  # leadership is the Lease's business, not kopf's peering
             clusterwide=not options.namespace,
             namespaces=options.namespace,

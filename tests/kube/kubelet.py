@@ -35,6 +35,7 @@ import shlex
 import signal
 import ssl
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,18 +132,54 @@ class Kubelet:
         self._written: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.job_failures: dict[tuple[str, str], int] = {}
         self.terminated: list[Pod] = []
+        self.root = root
         self.run_as_user = self._can_run_as(10001)
 
     @staticmethod
-    def _can_run_as(uid: int) -> bool:
-        import sys
+    def _interpreter_mounts(stage: Path) -> list[str]:
+        """The project's Python lives under a directory other users cannot traverse (pyenv in
+        /root): inside the pod, cover that directory with an empty tmpfs that shows only the
+        interpreter's tree, as an image would contain just its own Python."""
+        base = Path(sys.base_prefix).resolve()
+        hidden = next(
+            (a for a in reversed(base.parents) if a != Path("/") and not os.stat(a).st_mode & 0o001),
+            None,
+        )
+        if hidden is None:
+            return []
+        top = hidden / base.relative_to(hidden).parts[0]
+        return [
+            f"mkdir -p {shlex.quote(str(stage))}",
+            f"mount --bind {shlex.quote(str(top))} {shlex.quote(str(stage))}",
+            f"mount -t tmpfs -o mode=755,size=1m tmpfs {shlex.quote(str(hidden))}",
+            f"mkdir -p {shlex.quote(str(top))}",
+            f"mount --bind {shlex.quote(str(stage))} {shlex.quote(str(top))}",
+        ]
 
+    def _can_run_as(self, uid: int) -> bool:
+        """Does the project's own interpreter run as that user inside a pod's namespaces?"""
+        stage = self.root / "probe-interpreter"
+        script = self.root / "probe.sh"
+        lines = ["set -e", *self._interpreter_mounts(stage)]
+        lines.append(
+            f"exec setpriv --reuid={uid} --regid={uid} --clear-groups {shlex.quote(sys.executable)}"
+            " -c 'import sys; print(sys.version)'"
+        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        script.write_text("\n".join(lines) + "\n")
         probe = subprocess.run(
-            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c", ""],
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", str(script)],
             capture_output=True,
+            text=True,
             check=False,
         )
-        return probe.returncode == 0
+        if probe.stdout.strip() != sys.version:
+            print(
+                f"[kubelet] pods run as root (capabilities dropped): user {uid} cannot run "
+                f"this project's Python ({probe.stderr.strip() or probe.stdout.strip()})"
+            )
+            return False
+        return True
 
     # -- informer ---------------------------------------------------------------------
 
@@ -454,7 +491,10 @@ class Kubelet:
             uid = int(image.user.split(":")[0])
         if security.get("runAsNonRoot") and uid in (None, 0):
             raise ConfigError("container has runAsNonRoot and image will run as root")
-        lines = ["set -e"]
+        lines = ["set -e", *self._interpreter_mounts(pod.root / "interpreter")]
+        # A mount over a directory that holds the node's files (/tmp over the pods' volumes)
+        # would hide the sources of the mounts after it: such mounts go last.
+        mounts.sort(key=lambda m: self.root.is_relative_to(m[1]))
         for host_dir, path, read_only in mounts:
             lines.append(f"mkdir -p {shlex.quote(path)}")
             lines.append(f"mount --bind {shlex.quote(str(host_dir))} {shlex.quote(path)}")
@@ -463,7 +503,8 @@ class Kubelet:
         if security.get("readOnlyRootFilesystem"):
             lines.append("mount -o remount,bind,ro /")
         lines.append(f"cd {shlex.quote(image.workdir)}")
-        identity: list[str] = []
+        # Without the pod's user (see _can_run_as), root with no capabilities at all.
+        identity: list[str] = ["setpriv", "--inh-caps=-all", "--bounding-set=-all"]
         if uid is not None and self.run_as_user:
             gid = security.get("runAsGroup", uid)
             groups = [str(gid)] + ([str(security["fsGroup"])] if security.get("fsGroup") else [])
