@@ -139,8 +139,10 @@ def plan(
     base_url: str | None,
     rotation_request: str,
     now: datetime,
+    rolled_out: bool = True,
 ) -> Plan:
-    """Decide the next step. ``jobs`` maps Job names to absent/running/succeeded/failed."""
+    """Decide the next step. ``jobs`` maps Job names to absent/running/succeeded/failed;
+    ``rolled_out`` says every pod now runs with the active login (the old one may go)."""
     state = dict(current)
     if not spec.credential_rotation:
         return Plan({}, reason="ExternallyManaged", message=f"Secret {spec.database.name}")
@@ -191,6 +193,11 @@ def plan(
         result.reason, result.message = "Rotating", f"Creating login {pending}"
         return result
     retiring = state.get("retiringUser")
+    if retiring and not rolled_out and not state.get("retireStamp"):
+        # Pods still running with the old login would lose their connections.
+        result.reason = "WaitingForRollout"
+        result.message = f"Retiring {retiring} once every pod uses {state.get('activeUser')}"
+        return result
     if retiring and state.get("retireAfter", "") <= conditions.now_iso(now):
         retire_stamp = state.setdefault("retireStamp", stamp(now))
         name = job_name(store, "retire", retire_stamp)

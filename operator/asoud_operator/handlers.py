@@ -75,7 +75,15 @@ def slim(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
         result["spec"] = {
             **({"replicas": spec["replicas"]} if "replicas" in spec else {}),
             "paused": bool(spec.get("paused")),
-            "template": {"spec": {"containers": [{"image": c.get("image")} for c in containers]}},
+            "template": {
+                "spec": {
+                    "containers": [
+                        # the image (rollout) and env (which database login the pods use)
+                        {"image": c.get("image"), "env": copy.deepcopy(c.get("env") or [])}
+                        for c in containers
+                    ]
+                }
+            },
         }
     if kind in ("Deployment", "Job"):
         result["status"] = copy.deepcopy(raw.get("status") or {})
@@ -129,10 +137,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = 20  # logging.INFO: Normal and Warning events reach the store
     settings.watching.server_timeout = 300
     settings.background.cancellation_polling = 1
-    managed = ",".join(f"{k}={v}" for k, v in MANAGED.items())
-    for group, version, plural, _ in CHILD_KINDS:
+    only_ours = ",".join(f"{k}={v}" for k, v in MANAGED.items())
+    for group, version, plural, _kind in CHILD_KINDS:
         # Server-side filtering: the operator receives (and keeps) only its own children.
-        settings.watching.label_selectors[(group, version, plural) if group else (version, plural)] = managed
+        selector = (group, version, plural) if group else (version, plural)
+        settings.watching.label_selectors[selector] = only_ours
     memo.kube = Kube.from_environment()
     memo.stores = {}
     memo.wakeups = {}

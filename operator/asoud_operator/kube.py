@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx2
 from lightkube import ApiError, AsyncClient, KubeConfig
-from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import CascadeType, PatchType
 
@@ -47,10 +46,12 @@ KINDS: dict[tuple[str, str], str] = {
     ("asoud.io/v1alpha1", "AsoudStore"): "asoudstores",
 }
 
-_RESOURCES: dict[tuple[str, str], type[NamespacedResource]] = {}
+# lightkube's generic resource classes (dicts with resource metadata); typed Any because
+# lightkube types them as its model classes, which they only pretend to be.
+_RESOURCES: dict[tuple[str, str], Any] = {}
 
 
-def resource(api_version: str, kind: str) -> type[NamespacedResource]:
+def resource(api_version: str, kind: str) -> Any:
     """lightkube's generic resource class for a kind (made once, then reused)."""
     key = (api_version, kind)
     if key not in _RESOURCES:
@@ -123,6 +124,7 @@ def _data_file(data: str | None, suffix: str) -> str | None:
 def connection() -> Connection:
     """Read now (a rotated token file is read again on each call)."""
     single = load_config().get()
+    assert single is not None  # from_env always yields a context
     cluster, user = single.cluster, single.user
     token = user.token if user is not None else None
     if user is not None and user.token_file:
@@ -176,7 +178,7 @@ class Kube:
         return dict(found)
 
     async def list(
-        self, api_version: str, kind: str, namespace: str, labels: dict[str, str]
+        self, api_version: str, kind: str, namespace: str, labels: dict[str, Any]
     ) -> list[dict[str, Any]]:
         self.requests += 1
         try:
@@ -206,7 +208,7 @@ class Kube:
         cls = resource(body["apiVersion"], body["kind"])
         self.requests += 1
         try:
-            return dict(await self.client.create(cls(body), namespace=meta["namespace"]))
+            return dict(await self.client.create(cls(body)))
         except ApiError as exc:
             raise _error(exc, f"create {body['kind']}/{meta['name']}") from None
 
@@ -252,7 +254,7 @@ class Kube:
         self.requests += 1
         try:
             await self.client.patch(
-                cls.Status,  # type: ignore[attr-defined]
+                cls.Status,
                 name,
                 {"status": status},
                 namespace=namespace,

@@ -85,7 +85,7 @@ class LeaseElector:
             return False
 
     async def acquire(self) -> None:
-        while not await self.try_acquire():
+        while not await self.try_acquire():  # noqa: ASYNC110 - retrying the API is the protocol
             await asyncio.sleep(self.renew_seconds)
         self.leading = True
         log.info("leading as %s", self.identity)

@@ -98,7 +98,8 @@ async def run(
     stop = asyncio.Event()
 
     async def watch_stop() -> None:
-        while stop_flag is not None and not stop_flag.is_set():
+        # A threading.Event may be set from a signal handler or another thread: polled.
+        while stop_flag is not None and not stop_flag.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         if stop_flag is not None:
             stop.set()
@@ -123,7 +124,7 @@ async def run(
         relay = asyncio.ensure_future(until_stopped())
         relay.add_done_callback(lambda _: kopf_stop.set())
         await kopf.operator(
-            identity=identity,
+            identity=identity,  # type: ignore[arg-type]  # kopf's NewType of str
             standalone=True,  # leadership is the Lease's business, not kopf's peering
             clusterwide=not options.namespace,
             namespaces=options.namespace,

@@ -143,7 +143,9 @@ def gate(
             requeue_after=5,
         )
     if state == "succeeded":
-        return Gate(spec.image, False, False, True, "Migrated", f"Job {name} migrated to {target}", 0)
+        return Gate(
+            spec.image, False, False, True, "Migrated", f"Job {name} migrated to {target}", 0
+        )
     wait = backoff_seconds(attempts)
     if seconds_since_failure is not None and seconds_since_failure >= wait:
         return Gate(

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp.test_utils
-import jsonpatch
-import jsonpointer
 import aiohttp.web
 import attrs
+import jsonpatch
+import jsonpointer
 import yaml
 from kmock import ResourceInfo, Server
 from kmock._internal import rendering
@@ -79,9 +79,24 @@ def _kinds() -> list[Kind]:
         Kind("", "v1", "configmaps", "ConfigMap"),
         Kind("", "v1", "services", "Service", status=True),
         Kind("", "v1", "serviceaccounts", "ServiceAccount"),
-        Kind("apps", "v1", "deployments", "Deployment", status=True, scale=("spec", "replicas"), generation=True),
+        Kind(
+            "apps",
+            "v1",
+            "deployments",
+            "Deployment",
+            status=True,
+            scale=("spec", "replicas"),
+            generation=True,
+        ),
         Kind("batch", "v1", "jobs", "Job", status=True, generation=True),
-        Kind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", status=True, generation=True),
+        Kind(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            status=True,
+            generation=True,
+        ),
         Kind("coordination.k8s.io", "v1", "leases", "Lease"),
         Kind("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
         Kind(
@@ -110,11 +125,47 @@ def _kinds() -> list[Kind]:
             crd=store_crd,
             generation=True,
         ),
-        Kind("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", optional=True, generation=True),
-        Kind("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor", optional=True, generation=True),
-        Kind("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", optional=True, generation=True),
-        Kind("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", status=True, optional=True, generation=True),
-        Kind("keda.sh", "v1alpha1", "triggerauthentications", "TriggerAuthentication", optional=True, generation=True),
+        Kind(
+            "monitoring.coreos.com",
+            "v1",
+            "servicemonitors",
+            "ServiceMonitor",
+            optional=True,
+            generation=True,
+        ),
+        Kind(
+            "monitoring.coreos.com",
+            "v1",
+            "podmonitors",
+            "PodMonitor",
+            optional=True,
+            generation=True,
+        ),
+        Kind(
+            "monitoring.coreos.com",
+            "v1",
+            "prometheusrules",
+            "PrometheusRule",
+            optional=True,
+            generation=True,
+        ),
+        Kind(
+            "keda.sh",
+            "v1alpha1",
+            "scaledobjects",
+            "ScaledObject",
+            status=True,
+            optional=True,
+            generation=True,
+        ),
+        Kind(
+            "keda.sh",
+            "v1alpha1",
+            "triggerauthentications",
+            "TriggerAuthentication",
+            optional=True,
+            generation=True,
+        ),
     ]
 
 
@@ -324,7 +375,11 @@ class ApiServer(KubernetesScaffold):
             )
         if not allowed:
             scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-            what = f'{kind.plural}.{kind.group or ""} "{request.name}"' if request.name else kind.plural
+            what = (
+                f'{kind.plural}.{kind.group or ""} "{request.name}"'
+                if request.name
+                else kind.plural
+            )
             raise _status_error(
                 403,
                 "Forbidden",
@@ -486,7 +541,7 @@ class ApiServer(KubernetesScaffold):
                 if remaining <= 0:
                     break
                 try:
-                    rv, event_type, obj = await asyncio.wait_for(queue.get(), remaining)
+                    _, event_type, obj = await asyncio.wait_for(queue.get(), remaining)
                 except TimeoutError:
                     break
                 if wanted(obj):
@@ -563,8 +618,9 @@ class ApiServer(KubernetesScaffold):
         return copy.deepcopy(obj)
 
     def _manager(self, request: rendering.Request) -> str:
-        return request.params.get("fieldManager") or (
-            request.headers.get("User-Agent", "unknown").split("/")[0].split(" ")[0]
+        return (
+            request.params.get("fieldManager")
+            or (request.headers.get("User-Agent", "unknown").split("/")[0].split(" ")[0])
         )
 
     async def _write(
@@ -598,7 +654,7 @@ class ApiServer(KubernetesScaffold):
             raise _status_error(
                 409,
                 "Conflict",
-                f'Operation cannot be fulfilled on {kind.plural}.{kind.group} '
+                f"Operation cannot be fulfilled on {kind.plural}.{kind.group} "
                 f'"{before["metadata"]["name"]}": the object has been modified; please apply '
                 "your changes to the latest version and try again",
             )
@@ -621,7 +677,9 @@ class ApiServer(KubernetesScaffold):
             try:
                 after = fields.server_side_apply(before, body, stored.managers, manager, force)
             except fields.ApplyConflict as exc:
-                raise _status_error(409, "Conflict", f"Apply failed with conflicts: {exc}") from None
+                raise _status_error(
+                    409, "Conflict", f"Apply failed with conflicts: {exc}"
+                ) from None
         elif verb == "update":
             after = copy.deepcopy(body)
             fields.record_update(before, after, stored.managers, manager)
@@ -724,9 +782,7 @@ class ApiServer(KubernetesScaffold):
         return {
             "apiVersion": "autoscaling/v1",
             "kind": "Scale",
-            "metadata": {
-                key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion")
-            },
+            "metadata": {key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion")},
             "spec": {"replicas": node or 0},
             "status": {"replicas": int((obj.get("status") or {}).get("replicas") or 0)},
         }
@@ -792,7 +848,7 @@ class ApiServer(KubernetesScaffold):
         return created
 
     def put(self, doc: dict[str, Any], namespace: str = "") -> dict[str, Any]:
-        group, _, version = doc["apiVersion"].rpartition("/")
+        version = doc["apiVersion"].rpartition("/")[2]
         kind = next(
             (k for k in self.kinds.values() if k.kind == doc["kind"] and k.version == version),
             None,
@@ -918,9 +974,7 @@ def _not_found(kind: Kind, name: str) -> Refused:
 
 
 def _invalid(kind: Kind, name: str, message: str) -> Refused:
-    return _status_error(
-        422, "Invalid", f'{kind.kind}.{kind.group} "{name}" is invalid: {message}'
-    )
+    return _status_error(422, "Invalid", f'{kind.kind}.{kind.group} "{name}" is invalid: {message}')
 
 
 class _TlsTestServer(aiohttp.test_utils.RawTestServer):

@@ -75,8 +75,14 @@ def fieldset(obj: dict[str, Any]) -> set[Path]:
     return result
 
 
+# The last element of a path that marks a map's own existence (FieldsV1's "."): owning it
+# means the map goes when the owner stops applying it; its value is never compared.
+SELF = "."
+
+
 def _walk(field: str, value: Any, path: Path, result: set[Path]) -> None:
     if isinstance(value, dict) and value:
+        result.add((*path, SELF))
         for key, item in value.items():
             _walk(key, item, (*path, key), result)
     elif _associative(field, value):
@@ -90,7 +96,10 @@ def _walk(field: str, value: Any, path: Path, result: set[Path]) -> None:
 
 
 def get_path(obj: Any, path: Path) -> tuple[bool, Any]:
-    """(present, value) at a path."""
+    """(present, value) at a path (for a map's own marker: present, and no value)."""
+    if path and path[-1] == SELF:
+        present, _ = get_path(obj, path[:-1])
+        return present, None
     node = obj
     field = ""
     for element in path:
@@ -109,6 +118,8 @@ def get_path(obj: Any, path: Path) -> tuple[bool, Any]:
 
 
 def remove_path(obj: dict[str, Any], path: Path) -> None:
+    if path and path[-1] == SELF:
+        path = path[:-1]  # the map itself
     node: Any = obj
     field = ""
     for element in path[:-1]:
@@ -189,7 +200,7 @@ def server_side_apply(
         for path in owned & new_fields:
             present, current = get_path(base, path)
             _, wanted = get_path(applied, path)
-            if present and current != wanted and not _is_key(path[-1]):
+            if present and current != wanted and not _is_key(path[-1]) and path[-1] != SELF:
                 conflicts.append((other, path))
     if conflicts and not force:
         raise ApplyConflict(conflicts)
@@ -198,7 +209,11 @@ def server_side_apply(
     others = set().union(*(owned for name, owned in managers.items() if name != manager))
     removed: set[Path] = set()
     for path in sorted(managers.get(manager, set()) - new_fields - others, key=len):
-        if not any(path[:n] in removed for n in range(1, len(path))):  # gone with its parent
+        container = path[:-1] if path[-1] == SELF else path
+        if not any(  # gone with its parent already
+            container[:n] in removed or (*container[:n], SELF) in removed
+            for n in range(1, len(container))
+        ):
             remove_path(base, path)
             removed.add(path)
     body = {key: value for key, value in applied.items() if key not in ("status",)}

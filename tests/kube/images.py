@@ -70,7 +70,9 @@ def image_configs(dockerfile: Path = DOCKERFILE) -> dict[str, ImageConfig]:
             base = _expand(parts[0], {}, args)
             parent = stages.get(base)
             current = (
-                ImageConfig(list(parent.entrypoint), list(parent.cmd), dict(parent.env), parent.user)
+                ImageConfig(
+                    list(parent.entrypoint), list(parent.cmd), dict(parent.env), parent.user
+                )
                 if parent
                 else ImageConfig()
             )

@@ -78,7 +78,6 @@ class Pod:
     netns: str = ""
     ip: str = ""
     process: asyncio.subprocess.Process | None = None
-    host_pid: int | None = None  # PID 1 of the pod's namespace, seen from the host
     ready: bool = False
     started: bool = False
     config_error: str = ""
@@ -142,7 +141,11 @@ class Kubelet:
         interpreter's tree, as an image would contain just its own Python."""
         base = Path(sys.base_prefix).resolve()
         hidden = next(
-            (a for a in reversed(base.parents) if a != Path("/") and not os.stat(a).st_mode & 0o001),
+            (
+                a
+                for a in reversed(base.parents)
+                if a != Path("/") and not os.stat(a).st_mode & 0o001
+            ),
             None,
         )
         if hidden is None:
@@ -275,7 +278,7 @@ class Kubelet:
                 new.remove(pod)
         current = new + old
         available = sum(p.ready for p in current)
-        max_unavailable = int(((strategy.get("rollingUpdate") or {}).get("maxUnavailable", 0)))
+        max_unavailable = int((strategy.get("rollingUpdate") or {}).get("maxUnavailable", 0))
         status = {
             "observedGeneration": deployment["metadata"].get("generation", 1),
             "replicas": len(current),
@@ -416,7 +419,6 @@ class Kubelet:
             for probe in probes:
                 probe.cancel()
             pod.ready = False
-            pod.host_pid = None
             pod.exit_codes.append(code)
             self._mark_owner(pod)
             restart = pod.spec.get("restartPolicy", "Always")
@@ -482,10 +484,15 @@ class Kubelet:
             env[item["name"]] = self._env_value(pod, item)
         mounts = self._volumes(pod)
         command = container.get("command") or image.entrypoint
-        args = container.get("args") if "args" in container else (
-            [] if container.get("command") else image.cmd
+        args = (
+            container.get("args")
+            if "args" in container
+            else ([] if container.get("command") else image.cmd)
         )
-        security = {**(pod.spec.get("securityContext") or {}), **(container.get("securityContext") or {})}
+        security = {
+            **(pod.spec.get("securityContext") or {}),
+            **(container.get("securityContext") or {}),
+        }
         uid = security.get("runAsUser")
         if uid is None and image.user:
             uid = int(image.user.split(":")[0])
@@ -546,17 +553,19 @@ class Kubelet:
         source = item.get("valueFrom") or {}
         if "secretKeyRef" in source:
             ref = source["secretKeyRef"]
-            data = self._secret(pod.namespace, {"name": ref["name"], "optional": ref.get("optional")})
+            data = self._secret(
+                pod.namespace, {"name": ref["name"], "optional": ref.get("optional")}
+            )
             if ref["key"] not in data:
                 if ref.get("optional"):
                     return ""
-                raise ConfigError(f'couldn\'t find key {ref["key"]} in Secret {ref["name"]}')
+                raise ConfigError(f"couldn't find key {ref['key']} in Secret {ref['name']}")
             return data[ref["key"]]
         if "configMapKeyRef" in source:
             ref = source["configMapKeyRef"]
             data = self._config_map(pod.namespace, {"name": ref["name"]})
             if ref["key"] not in data:
-                raise ConfigError(f'couldn\'t find key {ref["key"]} in ConfigMap {ref["name"]}')
+                raise ConfigError(f"couldn't find key {ref['key']} in ConfigMap {ref['name']}")
             return data[ref["key"]]
         if "fieldRef" in source:
             path = source["fieldRef"]["fieldPath"]
@@ -630,9 +639,13 @@ class Kubelet:
         volume.host_dir.mkdir(parents=True, exist_ok=True)
         gid = (pod.spec.get("securityContext") or {}).get("fsGroup")
         if files is None:  # an emptyDir, writable by the pod's user
-            os.chmod(volume.host_dir, 0o1777)
+            os.chmod(volume.host_dir, 0o1777)  # noqa: S103 - what an emptyDir is
             return
-        mode = int((volume.source.get("secret") or volume.source.get("configMap") or {}).get("defaultMode", 0o644))
+        mode = int(
+            (volume.source.get("secret") or volume.source.get("configMap") or {}).get(
+                "defaultMode", 0o644
+            )
+        )
         # The kubelet's atomic writer: a timestamped directory, then ..data swapped to it.
         stamp = volume.host_dir / f"..{datetime.datetime.now().strftime('%Y_%m_%d_%H_%M_%S.%f')}"
         stamp.mkdir()
@@ -642,7 +655,7 @@ class Kubelet:
             os.chmod(target, mode)
             if gid is not None:
                 os.chown(target, 0, int(gid))
-        os.chmod(stamp, 0o755)
+        os.chmod(stamp, 0o755)  # noqa: S103 - as the kubelet's atomic writer makes it
         link = volume.host_dir / "..data"
         temporary = volume.host_dir / "..data_tmp"
         with contextlib.suppress(FileNotFoundError):
@@ -683,16 +696,28 @@ class Kubelet:
 
     # -- stopping ------------------------------------------------------------------------
 
+    def pid1(self, pod: Pod) -> list[str]:
+        """The command line of PID 1 in the pod's PID namespace."""
+        pids = self._pid1s(pod)
+        if not pids:
+            return []
+        raw = Path(f"/proc/{pids[0]}/cmdline").read_bytes()
+        return [part.decode() for part in raw.split(b"\0") if part]
+
+    def _pid1s(self, pod: Pod) -> list[int]:
+        if pod.process is None or pod.process.returncode is not None:
+            return []
+        children = Path(f"/proc/{pod.process.pid}/task/{pod.process.pid}/children")
+        try:
+            return [int(p) for p in children.read_text().split()]
+        except (FileNotFoundError, ValueError):
+            return []
+
     def _signal(self, pod: Pod, sig: int) -> None:
         """Signal PID 1 of the pod's PID namespace (the host sees it as unshare's child)."""
         if pod.process is None or pod.process.returncode is not None:
             return
-        children = Path(f"/proc/{pod.process.pid}/task/{pod.process.pid}/children")
-        try:
-            pids = [int(p) for p in children.read_text().split()]
-        except (FileNotFoundError, ValueError):
-            pids = []
-        for pid in pids or [pod.process.pid]:
+        for pid in self._pid1s(pod) or [pod.process.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
@@ -723,6 +748,12 @@ class Kubelet:
 
     def pods_of(self, namespace: str, owner: str) -> list[Pod]:
         return [p for p in self.pods.values() if p.namespace == namespace and p.owner[1] == owner]
+
+    async def delete_pod(self, pod: Pod, grace: float | None = None) -> None:
+        """`kubectl delete pod`: SIGTERM, the grace period, then SIGKILL; its Deployment makes
+        a replacement (a new pod, a new name)."""
+        await self._terminate(pod, grace)
+        self._mark_owner(pod)
 
     def kill(self, pod: Pod) -> None:
         """The container dies (OOM, a crash): SIGKILL to its PID 1; the kubelet restarts it."""

@@ -39,7 +39,9 @@ def _ip(*args: str) -> None:
 
 @dataclass
 class PodNetwork:
-    prefix: str = field(default_factory=lambda: f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250)}")
+    prefix: str = field(
+        default_factory=lambda: f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250)}"
+    )
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
     pods: dict[str, tuple[str, str]] = field(default_factory=dict)  # pod -> (netns, ip)
     _next: int = 2

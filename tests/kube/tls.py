@@ -49,7 +49,10 @@ def make_pki(directory: Path, addresses: list[str]) -> Pki:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName("kubernetes.default.svc"), x509.DNSName("localhost")]
+    names: list[x509.GeneralName] = [
+        x509.DNSName("kubernetes.default.svc"),
+        x509.DNSName("localhost"),
+    ]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
     cert = (
         x509.CertificateBuilder()

@@ -98,8 +98,10 @@ class Cluster:
         assert response.status_code < 300, response.text
         return response
 
-    async def patch_store(self, patch: dict[str, Any], name: str = "acme") -> None:
-        await self.patch(_path(STORES, NAMESPACE, name), patch)
+    async def patch_store(
+        self, patch: dict[str, Any], name: str = "acme", namespace: str = NAMESPACE
+    ) -> None:
+        await self.patch(_path(STORES, namespace, name), patch)
 
     async def delete(self, key: str, name: str, namespace: str = NAMESPACE) -> None:
         response = await self.http.delete(_path(key, namespace, name))
@@ -198,12 +200,15 @@ def install_rbac(api: ApiServer, values: dict[str, Any] | None = None) -> None:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    """A strict API server on 127.0.0.1 (no pod network: controllers are played by tests)."""
+async def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    """A strict API server on 127.0.0.1 (no pod network: controllers are played by tests).
+    ``@pytest.mark.without_optional_crds``: a cluster with no Prometheus Operator and no KEDA."""
     pki = make_pki(tmp_path / "pki", ["127.0.0.1"])
-    api = ApiServer()
+    api = ApiServer(optional_kinds=request.node.get_closest_marker("without_optional_crds") is None)
     async with api, tls_server(api, pki.server_context(), "127.0.0.1") as server:
-        cluster = Cluster(api, f"https://127.0.0.1:{server.port}", pki.ca_path, "127.0.0.1", server.port)
+        cluster = Cluster(
+            api, f"https://127.0.0.1:{server.port}", pki.ca_path, "127.0.0.1", server.port
+        )
         install_rbac(api)
         await cluster.secret("acme-db", url="postgres://asoud@db.shop.svc/asoud")
         await cluster.secret("acme-redis", url="redis://127.0.0.1:6379/0")

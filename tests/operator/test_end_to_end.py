@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import copy
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +89,10 @@ class World:
     async def create(self, doc: dict[str, Any]) -> None:
         await self.cluster.create(doc, NAMESPACE)
 
-    async def store_with_secrets(self, name: str, **spec: Any) -> str:
+    async def store_with_secrets(self, name: str, db_name: str = "", **spec: Any) -> str:
         """A store like the minimal sample (its Secrets too), on a fresh database."""
         documents = sample_documents()
-        database = await self.database()
+        database = db_name or await self.database()
         self.prefixes.append(f"{name}:")
         for doc in documents:
             doc = rename(doc, "corner-shop", name)
@@ -113,9 +112,18 @@ class World:
         assert pods, "no ready API pod"
         return pods[0]
 
+    def events_for(self, store: str, reason: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.api.all("v1/events", NAMESPACE)
+            if e.get("reason") == reason and e.get("involvedObject", {}).get("name") == store
+        ]
+
     def logs(self) -> str:
         pods = list(self.kubelet.pods.values()) + self.kubelet.terminated
-        return "\n".join(f"--- {p.name} (exit {p.exit_codes}) ---\n{p.logs()[-3000:]}" for p in pods)
+        return "\n".join(
+            f"--- {p.name} (exit {p.exit_codes}) ---\n{p.logs()[-3000:]}" for p in pods
+        )
 
     async def until_ready(self, name: str) -> None:
         """Ready, rolled out and not degraded: phase Ready."""
@@ -172,8 +180,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 api.put(doc, OPERATOR_NAMESPACE)
             world = World(cluster, kubelet, net)
             await eventually(
-                lambda: sum(p.ready for p in kubelet.pods_of(OPERATOR_NAMESPACE, "asoud-operator"))
-                == 2,
+                lambda: (
+                    sum(p.ready for p in kubelet.pods_of(OPERATOR_NAMESPACE, "asoud-operator")) == 2
+                ),
                 "both operator replicas ready (one leading, one standing by)",
                 60,
             )
@@ -212,7 +221,9 @@ async def test_the_minimal_sample_becomes_ready_with_its_pods_running(world: Wor
         await world.create(doc)
     await world.until_ready("corner-shop")
     status = world.store("corner-shop")["status"]
-    assert status["currentVersion"] == "1.0.0" and status["phase"] == "Ready", yaml.safe_dump(status)
+    assert status["currentVersion"] == "1.0.0" and status["phase"] == "Ready", yaml.safe_dump(
+        status
+    )
     # The migration Job ran the real `asoud migrate` against this database.
     conn = await asyncpg.connect(_database_url(database))
     try:
@@ -229,8 +240,11 @@ async def test_the_minimal_sample_becomes_ready_with_its_pods_running(world: Wor
     for role in ("worker", "scheduler"):
         assert any(p.ready for p in world.kubelet.pods_of(NAMESPACE, f"corner-shop-{role}")), role
     # The image's entrypoint is PID 1 of each pod: tini, then the app.
-    assert (pod.root / "start.sh").read_text().rstrip().endswith(
-        "tini -- asoud serve --host 0.0.0.0 --port 8000"
+    assert (
+        (pod.root / "start.sh")
+        .read_text()
+        .rstrip()
+        .endswith("tini -- asoud serve --host 0.0.0.0 --port 8000")
     )
 
 
@@ -261,7 +275,10 @@ async def test_a_version_bump_during_a_migration_supersedes_it(world: World) -> 
                 j
                 for j in world.api.all(JOBS, NAMESPACE)
                 if j["metadata"]["name"].startswith("stall-migrate-")
-                and not any(c.get("status") == "True" for c in (j.get("status") or {}).get("conditions") or [])
+                and not any(
+                    c.get("status") == "True"
+                    for c in (j.get("status") or {}).get("conditions") or []
+                )
             ]
             active.append(len(running))
 
@@ -270,7 +287,7 @@ async def test_a_version_bump_during_a_migration_supersedes_it(world: World) -> 
     holder = await asyncpg.connect(_database_url(database))
     await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
-        await world.cluster.patch_store({"spec": {"version": "1.0.1"}}, "stall")
+        await world.cluster.patch_store({"spec": {"version": "1.0.1"}}, "stall", NAMESPACE)
         first = await eventually(
             lambda: [
                 j["metadata"]["name"]
@@ -281,7 +298,7 @@ async def test_a_version_bump_during_a_migration_supersedes_it(world: World) -> 
             "the 1.0.1 migration Job",
         )
         await eventually(lambda: world.kubelet.pods_of(NAMESPACE, first[0]), "its pod running")
-        await world.cluster.patch_store({"spec": {"version": "1.0.2"}}, "stall")
+        await world.cluster.patch_store({"spec": {"version": "1.0.2"}}, "stall", NAMESPACE)
         await eventually(lambda: world.api.get(JOBS, NAMESPACE, first[0]) is None, "superseded")
         assert world.kubelet.pods_of(NAMESPACE, first[0]) == []  # its pod was stopped
     finally:
@@ -295,8 +312,6 @@ async def test_a_version_bump_during_a_migration_supersedes_it(world: World) -> 
     assert max(active) == 1, active  # never two migrations at once
     superseded = world.store("stall")["status"]["migration"]["superseded"]
     assert [s["job"] for s in superseded] == first
-    pod = world.ready_api_pod("stall")
-    assert "asoud.io/version" in str(pod.spec) or pod.template_hash  # rolled to the new template
     api = world.api.get(DEPLOYMENTS, NAMESPACE, "stall-api")
     assert api is not None
     assert api["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.0.2")
@@ -355,7 +370,7 @@ async def test_signing_key_rotation_reaches_the_running_api(world: World) -> Non
     before = keyring(world, "keys")
     old_token = await _token(world, database, "keys", before)
     await world.cluster.patch_store(
-        {"metadata": {"annotations": {"asoud.io/rotate-signing-keys": "now-1"}}}, "keys"
+        {"metadata": {"annotations": {"asoud.io/rotate-signing-keys": "now-1"}}}, "keys", NAMESPACE
     )
     after = await eventually(
         lambda: (r := keyring(world, "keys")).active.kid != before.active.kid and r, "rotation"
@@ -370,7 +385,6 @@ async def test_signing_key_rotation_reaches_the_running_api(world: World) -> Non
             return response.status_code
 
     # The kubelet swaps the mounted Secret; the running API reloads it (no restart).
-    await eventually(lambda: True, "")
     assert await _eventually_status(me, new_token, 200)
     assert await me(old_token) == 200  # the retiring key still verifies
     assert pod.restarts == 0 and world.api_pods("keys") == [pod]
@@ -394,14 +408,11 @@ async def _eventually_status(call: Any, token: str, status: int, timeout: float 
 
 
 async def test_database_credentials_rotate_while_the_api_serves(world: World) -> None:
-    database = f"asoud_e2e_{secrets.token_hex(4)}"
-    await _admin(f'CREATE DATABASE "{database}"')
-    world.databases.append(database)
-    await world.cluster.secret(
-        "rotor-db-admin", NAMESPACE, url=world.database_url(database)
-    )
+    database = await world.database()
+    await world.cluster.secret("rotor-db-admin", NAMESPACE, url=world.database_url(database))
     await world.store_with_secrets(
         "rotor",
+        database,
         api={"replicas": 2},
         database={
             "secretRef": {"name": "rotor-db"},
@@ -412,6 +423,7 @@ async def test_database_credentials_rotate_while_the_api_serves(world: World) ->
     await world.until_ready("rotor")
     first = world.store("rotor")["status"]["credentials"]["activeUser"]
     outcomes: list[int] = []
+    failures: list[str] = []
     stop = asyncio.Event()
 
     async def load() -> None:
@@ -426,13 +438,18 @@ async def test_database_credentials_rotate_while_the_api_serves(world: World) ->
                 try:
                     response = await http.get(f"http://{pod.ip}:8000/readyz")
                     outcomes.append(response.status_code)
-                except httpx.HTTPError:
+                    if response.status_code != 200:
+                        failures.append(f"{pod.name} {response.status_code} {response.text}")
+                except httpx.HTTPError as exc:
                     outcomes.append(0)
+                    failures.append(f"{pod.name} {type(exc).__name__} {pod.terminating}")
                 await asyncio.sleep(0.02)
 
     runner = asyncio.create_task(load())
     await world.cluster.patch_store(
-        {"metadata": {"annotations": {"asoud.io/rotate-database-credentials": "r1"}}}, "rotor"
+        {"metadata": {"annotations": {"asoud.io/rotate-database-credentials": "r1"}}},
+        "rotor",
+        NAMESPACE,
     )
     await eventually(
         lambda: world.store("rotor")["status"]["credentials"]["activeUser"] != first,
@@ -450,7 +467,7 @@ async def test_database_credentials_rotate_while_the_api_serves(world: World) ->
     stop.set()
     await runner
     assert len(outcomes) > 50
-    assert set(outcomes) == {200}, sorted(set(outcomes))
+    assert set(outcomes) == {200}, failures
     conn = await asyncpg.connect(_database_url(database))
     try:
         roles = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
@@ -476,7 +493,9 @@ async def test_removing_a_config_key_and_keda_takes_effect(world: World) -> None
     assert config is not None and config["data"] == {"ASOUD_RATE_LIMIT_BURST": "500/minute"}
     old_pod = world.ready_api_pod("prune")
     await world.cluster.patch_store(
-        {"spec": {"config": None, "workers": {"autoscaling": {"enabled": False}}}}, "prune"
+        {"spec": {"config": None, "workers": {"autoscaling": {"enabled": False}}}},
+        "prune",
+        NAMESPACE,
     )
     await eventually(lambda: world.api.get(keda, NAMESPACE, "prune-worker") is None, "KEDA gone")
     assert world.api.get("keda.sh/v1alpha1/triggerauthentications", NAMESPACE, "prune-keda") is None
@@ -498,8 +517,9 @@ async def test_the_scheduler_stops_promptly_on_sigterm_as_pid_1(world: World) ->
     await world.store_with_secrets("tick", api={"replicas": 1})
     await world.until_ready("tick")
     [scheduler] = world.kubelet.pods_of(NAMESPACE, "tick-scheduler")
-    assert scheduler.host_pid is None or True
-    await world.cluster.patch_store({"spec": {"scheduler": {"enabled": False}}}, "tick")
+    # The image's entrypoint form: tini is PID 1 of the pod and runs the scheduler.
+    assert world.kubelet.pid1(scheduler) == ["tini", "--", "asoud", "scheduler"]
+    await world.cluster.patch_store({"spec": {"scheduler": {"enabled": False}}}, "tick", NAMESPACE)
     await eventually(lambda: scheduler in world.kubelet.terminated, "the scheduler pod stopped", 60)
     assert not scheduler.killed, "needed SIGKILL after its grace period"
     assert scheduler.exit_codes and scheduler.exit_codes[-1] in (0, 143), scheduler.exit_codes
@@ -514,20 +534,18 @@ async def test_the_operator_survives_token_rotation_and_losing_its_leader(world:
     world.kubelet.rotate_tokens(revoke_old=True)
     await world.store_with_secrets("after-rotation", api={"replicas": 1})
     await world.until_ready("after-rotation")
-    # The leader dies: the standby takes the Lease and reconciles.
-    world.kubelet.kill(leader)
+    # The leader's pod is deleted (a drain): it hands the Lease over; the standby reconciles.
+    await world.kubelet.delete_pod(leader)
     await eventually(
         lambda: (
-            world.api.get("coordination.k8s.io/v1/leases", OPERATOR_NAMESPACE, "asoud-operator")
-            or {}
-        )["spec"]["holderIdentity"]
-        != leader.name,
+            (
+                world.api.get("coordination.k8s.io/v1/leases", OPERATOR_NAMESPACE, "asoud-operator")
+                or {}
+            )["spec"]["holderIdentity"]
+            != leader.name
+        ),
         "the standby leading",
         60,
     )
     await world.store_with_secrets("after-failover", api={"replicas": 1})
     await world.until_ready("after-failover")
-
-
-def _unused() -> None:  # pragma: no cover - keeps imports honest for type checkers
-    _ = (copy, timedelta)

@@ -74,7 +74,10 @@ async def desired(ctx: Pass) -> list[dict[str, Any]]:
             deployment["spec"]["paused"] = bool(ctx.halted_version)
             objects.append(deployment)
     if spec.service_monitor:
-        objects += [children.service_monitor(store, namespace), children.pod_monitor(store, namespace)]
+        objects += [
+            children.service_monitor(store, namespace),
+            children.pod_monitor(store, namespace),
+        ]
     if spec.prometheus_rule:
         objects.append(children.slo_rule(store, namespace, slo.store_slos(spec)))
     if spec.dashboards:

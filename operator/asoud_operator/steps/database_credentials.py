@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from asoud_operator import credentials, metrics, migrations
+from asoud_operator import children, credentials, metrics, migrations
 from asoud_operator.kube import KubeError
 from asoud_operator.reconcile import Pass, Step
+from asoud_operator.steps import health
 
 
 async def run(ctx: Pass) -> Step:
@@ -33,6 +34,7 @@ async def run(ctx: Pass) -> Step:
         base_url,
         ctx.annotations.get(credentials.ROTATE_ANNOTATION, ""),
         ctx.now,
+        rolled_out=_rolled_out(ctx, state.get("activeSecret")),
     )
     for api_version, kind, name in plan.delete:
         await ctx.kube.delete(api_version, kind, ctx.namespace, name)
@@ -53,6 +55,20 @@ async def run(ctx: Pass) -> Step:
     ctx.database_secret = plan.database_secret
     step.requeue(_next_change(plan.status, spec.credential_interval_days, ctx.now))
     return step
+
+
+def _rolled_out(ctx: Pass, secret: str | None) -> bool:
+    """Does every pod of every Deployment run with this login's Secret?"""
+    for role in ("api", "worker", "scheduler"):
+        deployment = ctx.observed.get("Deployment", children.names(ctx.name)[role])
+        if deployment is None:
+            continue
+        state = health.rollout(deployment)
+        env = deployment.get("spec", {}).get("template", {}).get("spec", {})
+        uses = secret is not None and secret in str(env)
+        if state is None or not state.complete or not uses:
+            return False
+    return True
 
 
 def _next_change(state: dict[str, str], interval_days: int, now: datetime) -> float:

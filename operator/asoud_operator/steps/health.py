@@ -22,12 +22,20 @@ class Rollout:
     replicas: int
     available: int
     updated: int
+    total: int  # pods of every revision (old ones still running while a rollout goes on)
     current: bool  # the controller has seen the latest spec
     image: str
 
     @property
     def complete(self) -> bool:
-        return self.current and self.updated >= self.replicas and self.available >= self.replicas
+        """As `kubectl rollout status` decides: the new revision has every replica, all of
+        them available, and no pod of an older revision is left."""
+        return (
+            self.current
+            and self.updated >= self.replicas
+            and self.available >= self.replicas
+            and self.total <= self.updated
+        )
 
 
 def rollout(deployment: dict[str, Any] | None) -> Rollout | None:
@@ -40,6 +48,7 @@ def rollout(deployment: dict[str, Any] | None) -> Rollout | None:
         replicas=int(spec.get("replicas", 1)),
         available=int(status.get("availableReplicas") or 0),
         updated=int(status.get("updatedReplicas") or 0),
+        total=int(status.get("replicas") or 0),
         current=int(status.get("observedGeneration") or 0) >= generation,
         image=str(containers[0].get("image", "")),
     )
@@ -72,7 +81,9 @@ async def run(ctx: Pass) -> Step:
             problems.append((reason, message))
     else:
         ready, reason = True, "Serving"
-        message = f"{ctx.serving_version} serving: {api.available}/{api.replicas} API pods available"
+        message = (
+            f"{ctx.serving_version} serving: {api.available}/{api.replicas} API pods available"
+        )
     if ctx.serving_image and workers is not None and workers.replicas > 0 and not workers.available:
         problems.append(("WorkersUnavailable", f"0 of {workers.replicas} worker pods available"))
 
