@@ -120,11 +120,17 @@ async def run(
                 return_when="FIRST_COMPLETED",
             )
 
+        settings = kopf.OperatorSettings()
+        if options.namespace:
+            # Namespaced: no cluster-wide reads at all (kopf would list namespaces and CRDs);
+            # the kinds served at start are the ones watched (docs/operator.md).
+            settings.scanning.disabled = True
         kopf_stop = asyncio.Event()
         relay = asyncio.ensure_future(until_stopped())
         relay.add_done_callback(lambda _: kopf_stop.set())
         await kopf.operator(
             identity=identity,  # type: ignore[arg-type]  # kopf's NewType of str
+            settings=settings,
             standalone=True,  # leadership is the Lease's business, not kopf's peering
             clusterwide=not options.namespace,
             namespaces=options.namespace,

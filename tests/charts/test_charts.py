@@ -28,11 +28,16 @@ OPERATOR_VALUES: dict[str, dict[str, Any]] = {
 }
 STORE_VALUES: dict[str, dict[str, Any]] = {
     "urls": {
+        "publicBaseUrl": "https://bazaar.example",
         "database": {"url": "postgres://asoud@db/asoud"},
         "redis": {"url": "redis://r:6379/0"},
+        "app": {"values": {"ASOUD_SMS_PROVIDER": "smsir", "ASOUD_SMSIR_API_KEY": "k"}},
     },
     "existing-secrets-autoscaled": {
         "version": "1.4.0",
+        "publicBaseUrl": "https://bazaar.example",
+        "app": {"existingSecrets": ["bazaar-sms", "bazaar-gateways"]},
+        "secretKey": {"existingSecret": "bazaar-hmac"},
         "database": {
             "existingSecret": "bazaar-db",
             "adminExistingSecret": "bazaar-db-admin",
@@ -41,9 +46,12 @@ STORE_VALUES: dict[str, dict[str, Any]] = {
         "redis": {"existingSecret": "bazaar-redis", "keyPrefix": "bazaar:"},
         "workers": {"autoscaling": {"enabled": True, "maxReplicas": 20}},
         "monitoring": {"prometheusUrl": "http://prometheus.monitoring:9090"},
-        "config": {"ASOUD_PUBLIC_BASE_URL": "https://bazaar.example"},
+        "config": {"ASOUD_RATE_LIMIT_BURST": "300/minute"},
     },
     "keda-manual-migrations": {
+        "publicBaseUrl": "https://bazaar.example",
+        "image": {"reference": "registry.local/asoud@sha256:" + "0" * 64},
+        "scheduler": {"enabled": False},
         "database": {"existingSecret": "db"},
         "redis": {"existingSecret": "redis"},
         "workers": {"autoscaling": {"enabled": True, "provider": "keda"}},
@@ -81,16 +89,34 @@ def test_operator_chart(values: dict[str, Any]) -> None:
         validate(document)
         assert document["metadata"]["labels"]["app.kubernetes.io/name"] == "asoud-operator"
     kinds = {d["kind"] for d in documents}
-    assert kinds >= {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"}
+    assert kinds >= {"ServiceAccount", "Deployment", "Service"}
     [deployment] = [d for d in documents if d["kind"] == "Deployment"]
-    assert (
-        deployment["spec"]["strategy"] == {"type": "Recreate"}
-        and deployment["spec"]["replicas"] == 1
-    )
+    # Two replicas under a Lease: a rolling update never runs two reconcilers at once.
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--leader-election" in container["args"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    for namespace in values.get("watchNamespaces", []):
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "PodDisruptionBudget" in kinds
+    leases = [
+        d
+        for d in documents
+        if d["kind"] == "Role" and d["metadata"]["name"].endswith("-leader-election")
+    ]
+    assert leases and leases[0]["rules"][0]["resources"] == ["leases"]
+    namespaces = values.get("watchNamespaces", [])
+    for namespace in namespaces:
         assert f"--namespace={namespace}" in container["args"]
+    cluster_roles = [d for d in documents if d["kind"] == "ClusterRole"]
+    cluster_resources = {r for c in cluster_roles for rule in c["rules"] for r in rule["resources"]}
+    roles = [d for d in documents if d["kind"] == "Role" and d not in leases]
+    if namespaces:
+        # Namespaced: nothing cluster-wide; a Role in each watched namespace.
+        assert cluster_resources == set()
+        assert {r["metadata"]["namespace"] for r in roles} == set(namespaces)
+    else:
+        assert {"deployments", "secrets", "asoudstores"} <= cluster_resources and not roles
     assert ("ServiceMonitor" in kinds) == values.get("metrics", {}).get("serviceMonitor", {}).get(
         "enabled", False
     )
@@ -115,18 +141,55 @@ def test_store_chart(values: dict[str, Any]) -> None:
         "existingSecret", "bazaar-db"
     )
     assert store["spec"]["version"] == values.get("version", "1.0.0")
+    env_from = [e["secretRef"]["name"] for e in store["spec"].get("envFrom", [])]
+    expected = list(values.get("app", {}).get("existingSecrets", []))
+    if values.get("app", {}).get("values"):
+        expected.append("bazaar-app")
+        assert "bazaar-app" in secrets
+    assert env_from == expected
 
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"database": {"url": "x"}, "redis": {}}, "redis"),
+        ({"database": {"url": "x"}, "redis": {}, "publicBaseUrl": "https://a.b"}, "redis"),
+        ({"database": {"url": "x"}, "redis": {"url": "y"}}, "publicBaseUrl"),
         (
-            {"database": {"url": "x"}, "redis": {"url": "y"}, "workers": {"replicas": 900}},
+            {
+                "database": {"url": "x"},
+                "redis": {"url": "y"},
+                "publicBaseUrl": "https://a.b",
+                "app": {"values": {"lowercase": "x"}},
+            },
+            "lowercase",
+        ),
+        (
+            {
+                "database": {"url": "x"},
+                "redis": {"url": "y"},
+                "publicBaseUrl": "https://a.b",
+                "workers": {"replicas": 900},
+            },
             "replicas",
         ),
-        ({"database": {"url": "x"}, "redis": {"url": "y"}, "config": {"PATH": "/bin"}}, "PATH"),
-        ({"database": {"url": "x"}, "redis": {"url": "y"}, "unknown": 1}, "unknown"),
+        (
+            {
+                "database": {"url": "x"},
+                "redis": {"url": "y"},
+                "publicBaseUrl": "https://a.b",
+                "config": {"PATH": "/bin"},
+            },
+            "PATH",
+        ),
+        (
+            {
+                "database": {"url": "x"},
+                "redis": {"url": "y"},
+                "publicBaseUrl": "https://a.b",
+                "unknown": 1,
+            },
+            "unknown",
+        ),
     ],
 )
 def test_bad_store_values_are_refused_by_the_schema(values: dict[str, Any], message: str) -> None:
@@ -137,6 +200,7 @@ def test_bad_store_values_are_refused_by_the_schema(values: dict[str, Any], mess
 
 def test_rotation_without_an_admin_secret_fails_to_render() -> None:
     values = {
+        "publicBaseUrl": "https://a.b",
         "database": {"existingSecret": "db", "credentialRotation": {"enabled": True}},
         "redis": {"existingSecret": "r"},
     }

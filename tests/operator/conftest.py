@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import ssl
 import threading
@@ -202,14 +203,16 @@ def install_rbac(api: ApiServer, values: dict[str, Any] | None = None) -> None:
 @pytest.fixture
 async def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     """A strict API server on 127.0.0.1 (no pod network: controllers are played by tests).
-    ``@pytest.mark.without_optional_crds``: a cluster with no Prometheus Operator and no KEDA."""
+    ``@pytest.mark.without_optional_crds``: a cluster with no Prometheus Operator and no KEDA;
+    ``@pytest.mark.operator_chart({...})``: the operator's RBAC from these chart values."""
     pki = make_pki(tmp_path / "pki", ["127.0.0.1"])
     api = ApiServer(optional_kinds=request.node.get_closest_marker("without_optional_crds") is None)
     async with api, tls_server(api, pki.server_context(), "127.0.0.1") as server:
         cluster = Cluster(
             api, f"https://127.0.0.1:{server.port}", pki.ca_path, "127.0.0.1", server.port
         )
-        install_rbac(api)
+        chart = request.node.get_closest_marker("operator_chart")
+        install_rbac(api, chart.args[0] if chart else None)
         await cluster.secret("acme-db", url="postgres://asoud@db.shop.svc/asoud")
         await cluster.secret("acme-redis", url="redis://127.0.0.1:6379/0")
         yield cluster
@@ -227,20 +230,13 @@ def service_account_dir(cluster: Cluster, directory: Path) -> Path:
     return directory
 
 
-class RunningOperator:
-    def __init__(self, cluster: Cluster, thread: threading.Thread, stop: threading.Event) -> None:
-        self.cluster = cluster
-        self.thread = thread
-        self.stop = stop
-
-
-@pytest.fixture
-async def operator(
-    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@contextlib.asynccontextmanager
+async def running_operator(
+    cluster: Cluster, directory: Path, monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> AsyncIterator[Cluster]:
     """`asoud-operator` in its own thread and event loop, reaching the API server the
     in-cluster way (service host and port, a token file, the CA) with the chart's RBAC."""
-    account = service_account_dir(cluster, tmp_path / "serviceaccount")
+    account = service_account_dir(cluster, directory / "serviceaccount")
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", cluster.host)
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(cluster.port))
     monkeypatch.setenv("ASOUD_OPERATOR_SERVICE_ACCOUNT_DIR", str(account))
@@ -248,7 +244,15 @@ async def operator(
     from asoud_operator import main
 
     options = main.parse_args(
-        ["--metrics-port", "0", "--health-port", "0", "--lease-namespace", OPERATOR_NAMESPACE]
+        [
+            "--metrics-port",
+            "0",
+            "--health-port",
+            "0",
+            "--lease-namespace",
+            OPERATOR_NAMESPACE,
+            *args,
+        ]
     )
     stop = threading.Event()
     outcome: list[Any] = []
@@ -268,6 +272,14 @@ async def operator(
         await asyncio.to_thread(thread.join, 20)
         assert not thread.is_alive(), "the operator did not stop within 20 s"
         assert outcome == [0], outcome
+
+
+@pytest.fixture
+async def operator(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    async with running_operator(cluster, tmp_path, monkeypatch) as running:
+        yield running
 
 
 def undeclared(schema: dict[str, Any], value: Any, path: str) -> list[str]:

@@ -174,8 +174,10 @@ async def test_removed_fields_and_children_go_away(operator: Cluster) -> None:
     assert cluster.get("monitoring.coreos.com/v1/servicemonitors", "acme-api") is None
     assert cluster.get("monitoring.coreos.com/v1/prometheusrules", "acme-slo") is not None
     await eventually(
-        lambda: "Deployment acme-scheduler is no longer wanted by the spec"
-        in {e["message"] for e in cluster.events("ChildRemoved")},
+        lambda: (
+            "Deployment acme-scheduler is no longer wanted by the spec"
+            in {e["message"] for e in cluster.events("ChildRemoved")}
+        ),
         "an event per removed child",
     )
 

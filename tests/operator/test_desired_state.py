@@ -8,13 +8,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from asoud.platform.keyring import KeyState
-from asoud_operator import autoscaling, conditions, credentials, migrations, signing_keys
-from asoud_operator.reconcile import is_subset, merge_patch
-from asoud_operator.spec import Autoscaling, parse_duration, parse_spec
+from asoud_operator import (
+    autoscaling,
+    children,
+    conditions,
+    credentials,
+    migrations,
+    signing_keys,
+)
+from asoud_operator.reconcile import merge_patch
+from asoud_operator.spec import MAX_STORE_NAME, Autoscaling, InvalidSpec, parse_duration, parse_spec
+from asoud_operator.steps.apply_children import candidates
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 BASE = {
     "version": "1.0.0",
+    "publicBaseUrl": "https://s.example.com",
     "database": {"secretRef": {"name": "db"}},
     "redis": {"secretRef": {"name": "r"}},
 }
@@ -104,25 +113,26 @@ def test_key_rotation_stages_next_active_retiring_removed() -> None:
 
 def test_migration_gate() -> None:
     spec = parse_spec({**BASE, "version": "2.0.0"})
-    absent = migrations.gate("s", spec, "1.0.0", None, 0, None, None)
-    assert (absent.serving_version, absent.create_job, absent.attempts) == ("1.0.0", True, 1)
-    running = migrations.gate("s", spec, "1.0.0", {"status": {"active": 1}}, 1, None, None)
-    assert (running.serving_version, running.create_job, running.migrated) == ("1.0.0", False, None)
+    old = "ghcr.io/asoud/asoud:1.0.0"
+    absent = migrations.gate("s", spec, old, None, 0, None, None)
+    assert (absent.serving_image, absent.create_job, absent.attempts) == (old, True, 1)
+    running = migrations.gate("s", spec, old, {"status": {"active": 1}}, 1, None, None)
+    assert (running.serving_image, running.create_job, running.migrated) == (old, False, None)
     failed = {"status": {"conditions": [{"type": "Failed", "status": "True"}]}}
-    waiting = migrations.gate("s", spec, "1.0.0", failed, 2, 10, None)
-    assert (waiting.serving_version, waiting.delete_failed_job, waiting.reason) == (
-        "1.0.0",
+    waiting = migrations.gate("s", spec, old, failed, 2, 10, None)
+    assert (waiting.serving_image, waiting.delete_failed_job, waiting.reason) == (
+        old,
         False,
         "MigrationFailed",
     )
-    retry = migrations.gate("s", spec, "1.0.0", failed, 2, 61, None)
+    retry = migrations.gate("s", spec, old, failed, 2, 61, None)
     assert retry.delete_failed_job
     done = {"status": {"succeeded": 1}}
-    assert migrations.gate("s", spec, "1.0.0", done, 1, None, None).serving_version == "2.0.0"
+    assert migrations.gate("s", spec, old, done, 1, None, None).serving_image == spec.image
     manual = parse_spec({**BASE, "version": "2.0.0", "migrations": {"policy": "Manual"}})
-    held = migrations.gate("s", manual, "1.0.0", None, 0, None, None)
+    held = migrations.gate("s", manual, old, None, 0, None, None)
     assert (held.create_job, held.reason) == (False, "MigrationAwaitingApproval")
-    assert migrations.gate("s", manual, "1.0.0", None, 0, None, "2.0.0").create_job
+    assert migrations.gate("s", manual, old, None, 0, None, "2.0.0").create_job
 
 
 @pytest.mark.parametrize(("attempts", "seconds"), [(1, 30), (2, 60), (3, 120), (6, 900), (20, 900)])
@@ -130,9 +140,66 @@ def test_migration_backoff(attempts: int, seconds: int) -> None:
     assert migrations.backoff_seconds(attempts) == seconds
 
 
-def test_job_names_are_valid_kubernetes_names() -> None:
-    name = migrations.job_name("a" * 60, "1.0.0+Build_7")
-    assert len(name) <= 63 and name == name.lower() and not name.endswith("-")
+def test_every_image_has_its_own_migration_job_whatever_the_tag() -> None:
+    """Truncated tags once mapped 1.4.0 and 1.4.1 of a long store name to one Job."""
+    long_store = "s" * MAX_STORE_NAME
+    tags = ["1.4.0", "1.4.1", "ci-" + "x" * 120 + "-a", "ci-" + "x" * 120 + "-b", "1.4.0+Build_7"]
+    names = {migrations.job_name(long_store, parse_spec({**BASE, "version": t})) for t in tags}
+    assert len(names) == len(tags)
+    assert all(len(n) <= 63 and n == n.lower() for n in names)
+    reference = parse_spec({**BASE, "image": {"reference": "registry/asoud@sha256:" + "a" * 64}})
+    assert reference.image == "registry/asoud@sha256:" + "a" * 64
+    assert migrations.job_name("s", reference) not in names
+
+
+def test_child_names_of_the_longest_store_fit_kubernetes() -> None:
+    store = "s" * MAX_STORE_NAME
+    spec = parse_spec(BASE)
+    made = [name for _, _, name in candidates(store)]
+    made += [children.names(store)[key] for key in ("keyset", "secret_key", "keda_secret")]
+    made.append(migrations.job_name(store, spec))
+    stamp = credentials.stamp(NOW)
+    made += [credentials.job_name(store, a, stamp) for a in ("rotate", "retire")]
+    made.append(credentials.secret_name(store, stamp))
+    assert max(len(n) for n in made) <= 63, max(made, key=len)
+
+
+def test_version_labels_are_only_set_when_kubernetes_accepts_them() -> None:
+    assert children.labels("s", "api", "1.4.0")["app.kubernetes.io/version"] == "1.4.0"
+    for tag in ("x" * 64, "_underscore-first", "1.0+build"):
+        assert "app.kubernetes.io/version" not in children.labels("s", "api", tag)
+        assert (
+            children.metadata("s", "ns", "n", "api", tag)["annotations"]["asoud.io/version"] == tag
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"publicBaseUrl": "http://x"}, "publicBaseUrl must be an https:// URL"),
+        ({"config": {"ASOUD_SECRET_KEY": "x" * 40}}, "is a secret: name a Secret in envFrom"),
+        ({"config": {"ASOUD_DATABASE_URL": "postgres://x"}}, "set by the operator"),
+        ({"config": {"PATH": "/bin"}}, "not an ASOUD_\\* setting"),
+        ({"signingKeys": {"gracePeriod": "5m"}}, "gracePeriod must be at least"),
+        ({"signingKeys": {"rotationInterval": "30m"}}, "rotationInterval must be at least 1h"),
+        (
+            {
+                "workers": {
+                    "autoscaling": {"enabled": True, "maxReplicas": 5, "fallbackReplicas": 9}
+                }
+            },
+            "fallbackReplicas must lie within",
+        ),
+        ({"signingKeys": {"gracePeriod": "1d"}}, "not a duration"),
+    ],
+)
+def test_specs_the_crd_should_refuse_are_refused_by_the_operator_too(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidSpec, match=message):
+        parse_spec({**BASE, **change}, "s")
+    with pytest.raises(InvalidSpec, match="at most 40 characters"):
+        parse_spec(BASE, "s" * 41)
 
 
 def test_credential_plan_from_first_login_to_retirement() -> None:
@@ -148,6 +215,7 @@ def test_credential_plan_from_first_login_to_retirement() -> None:
     )
     url = "postgres://asoud:old@db:5432/asoud"
     start = credentials.plan("s", "ns", spec, {}, {}, url, "", NOW)
+    assert len(credentials.stamp(NOW)) == 6
     pending = start.status["pendingUser"]
     assert [o["kind"] for o in start.create] == ["Secret", "Job"] and start.database_secret is None
     job = start.create[1]["spec"]["template"]["spec"]["containers"][0]
@@ -197,22 +265,16 @@ def test_credential_plan_from_first_login_to_retirement() -> None:
     assert not failed.ready and failed.reason == "RotationFailed" and failed.delete
 
 
-def test_merge_patch_nulls_removed_keys_and_is_subset_ignores_server_defaults() -> None:
+def test_merge_patch_nulls_removed_keys() -> None:
     old = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1]}
     assert merge_patch(old, {"a": 1, "b": {"c": 2}, "e": [2]}) == {"b": {"d": None}, "e": [2]}
     assert merge_patch(old, old) == {}
-    desired = {"spec": {"containers": [{"name": "x", "image": "i"}]}}
-    observed = {
-        "spec": {"containers": [{"name": "x", "image": "i", "terminationMessagePath": "/dev"}]},
-        "status": {},
-    }
-    assert is_subset(desired, observed)
-    assert not is_subset(desired, {"spec": {"containers": [{"name": "x", "image": "j"}]}})
-    assert not is_subset(desired, {"spec": {"containers": []}})
 
 
-def test_durations() -> None:
+def test_durations_are_the_go_form_cel_reads() -> None:
     assert parse_duration("720h") == timedelta(days=30)
     assert parse_duration("90s") == timedelta(seconds=90)
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration("1w")
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    for bad in ("1w", "1d", "", "h"):
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)

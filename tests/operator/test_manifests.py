@@ -3,21 +3,23 @@ schema and CEL rules accept the samples and refuse bad specs."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import celpy
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
-from asoud_operator import children, migrations, signing_keys
+from asoud_operator import children, credentials, environment, migrations, signing_keys
 from asoud_operator.spec import parse_spec
+from tests.kube import admission
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_PATH = ROOT / "manifests" / "crd" / "asoud.io_asoudstores.yaml"
+CRD_PATH = admission.CRD_PATH
 KUBERNETES = "1.33"
 # Kinds from other projects' CRDs (prometheus-operator, KEDA): kubernetes-validate has no
 # schema for them, so their required shape is checked by hand below.
@@ -26,6 +28,7 @@ FOREIGN = {
     ("monitoring.coreos.com/v1", "PodMonitor"): ("selector", "podMetricsEndpoints"),
     ("monitoring.coreos.com/v1", "PrometheusRule"): ("groups",),
     ("keda.sh/v1alpha1", "ScaledObject"): ("scaleTargetRef", "triggers"),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): ("secretTargetRef",),
 }
 
 
@@ -33,16 +36,24 @@ def crd() -> dict[str, Any]:
     return yaml.safe_load(CRD_PATH.read_text())  # type: ignore[no-any-return]
 
 
-def samples() -> list[dict[str, Any]]:
+def sample_documents() -> list[dict[str, Any]]:
     return [
-        yaml.safe_load(p.read_text())
+        doc
         for p in sorted((ROOT / "manifests" / "samples").glob("*.yaml"))
+        for doc in yaml.safe_load_all(p.read_text())
+        if doc
     ]
+
+
+def samples() -> list[dict[str, Any]]:
+    return [doc for doc in sample_documents() if doc["kind"] == "AsoudStore"]
 
 
 def every_child(body: dict[str, Any]) -> list[dict[str, Any]]:
     store, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
-    spec = parse_spec(body["spec"])
+    spec = parse_spec(body["spec"], store)
+    redis_url = "rediss://:p%40ss@redis.shops.svc:6380/3"
+    keda_secret = children.keda_redis_secret(store, namespace, redis_url)
     objects = [
         children.service_account(store, namespace),
         children.config_map(store, namespace, spec),
@@ -53,12 +64,18 @@ def every_child(body: dict[str, Any]) -> list[dict[str, Any]]:
         children.pod_monitor(store, namespace),
         children.slo_rule(store, namespace),
         children.dashboards_config_map(store, namespace),
-        children.scaled_object(store, namespace, spec, f"{store}:tasks"),
+        children.scaled_object(store, namespace, spec, f"{store}:tasks", redis_url),
+        keda_secret,
+        children.trigger_authentication(store, namespace, list(keda_secret["data"])),
+        children.secret_key_secret(store, namespace, "k" * 48),
         children.keyset_secret(
             store, namespace, signing_keys.encode(signing_keys.initial("ES256"))
         ),
         migrations.job(store, namespace, spec),
     ]
+    if spec.credential_rotation:
+        stamp = credentials.stamp(datetime.now(UTC))
+        objects.append(credentials.job(store, namespace, spec, "rotate", "u_x", stamp, "s"))
     for role, replicas in (("api", 2), ("worker", None), ("worker", 3), ("scheduler", 1)):
         objects.append(children.deployment(store, namespace, spec, role, replicas, checksum="abc"))
     return objects
@@ -79,7 +96,32 @@ def test_every_child_of_every_sample_is_a_valid_kubernetes_object(sample: dict[s
     for obj in objects:
         validate(obj)
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == sample["metadata"]["name"]
-    assert len({(o["kind"], o["metadata"]["name"]) for o in objects}) >= 14
+    assert len({(o["kind"], o["metadata"]["name"]) for o in objects}) >= 17
+
+
+def test_keda_gets_host_port_password_and_database_from_the_redis_url() -> None:
+    url = "rediss://:p%40ss@redis.shops.svc:6380/3"
+    secret = children.keda_redis_secret("s", "ns", url)
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {"address": "redis.shops.svc:6380", "password": "p@ss"}
+    spec = parse_spec(samples()[0]["spec"], "night-market")  # keda.yaml
+    scaled = children.scaled_object("s", "ns", spec, "s:tasks", url)
+    triggers = scaled["spec"]["triggers"]
+    assert {t["name"] for t in triggers} == {"lag", "pending"}
+    assert all(t["metadata"]["databaseIndex"] == "3" for t in triggers)
+    assert all(t["metadata"]["enableTLS"] == "true" for t in triggers)
+    assert all(t["authenticationRef"] == {"name": "s-keda"} for t in triggers)
+    assert "addressFromEnv" not in str(triggers)
+
+
+def test_the_crd_keeps_credentials_and_operator_variables_out_of_config() -> None:
+    """The CRD's CEL lists equal the app's secret settings and the operator's variables."""
+    rules = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["config"]["x-kubernetes-validations"]
+    listed = [set(re.findall(r"'(ASOUD_[A-Z_]+)'", rule["rule"])) for rule in rules]
+    assert environment.SECRET_VARIABLES in listed
+    assert environment.OPERATOR_OWNED in listed
 
 
 def test_strict_validation_catches_a_typo() -> None:
@@ -90,6 +132,18 @@ def test_strict_validation_catches_a_typo() -> None:
         validate(broken)
 
 
+def test_the_sample_secrets_are_valid_and_named_by_their_store() -> None:
+    documents = sample_documents()
+    secrets = [d for d in documents if d["kind"] == "Secret"]
+    for secret in secrets:
+        validate(secret)
+    minimal = next(d for d in samples() if d["metadata"]["name"] == "corner-shop")
+    named = {minimal["spec"]["database"]["secretRef"]["name"]}
+    named |= {minimal["spec"]["redis"]["secretRef"]["name"]}
+    named |= {e["secretRef"]["name"] for e in minimal["spec"]["envFrom"]}
+    assert named == {s["metadata"]["name"] for s in secrets}
+
+
 def test_the_crd_is_a_valid_custom_resource_definition_and_the_chart_copy_is_equal() -> None:
     kubernetes_validate.validate(crd(), KUBERNETES, strict=True)
     chart_copy = ROOT / "charts" / "asoud-operator" / "crds" / CRD_PATH.name
@@ -98,33 +152,12 @@ def test_the_crd_is_a_valid_custom_resource_definition_and_the_chart_copy_is_equ
     )
 
 
-def _schema() -> dict[str, Any]:
-    return crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
-
-
-def _cel_rules(
-    schema: dict[str, Any], path: tuple[str, ...] = ()
-) -> list[tuple[tuple[str, ...], str, str]]:
-    found = [(path, r["rule"], r["message"]) for r in schema.get("x-kubernetes-validations", [])]
-    for name, child in (schema.get("properties") or {}).items():
-        found += _cel_rules(child, (*path, name))
-    return found
-
-
 def admission_errors(body: dict[str, Any]) -> list[str]:
-    """What the API server would say: the structural schema, then every CEL rule."""
-    errors = [e.message for e in jsonschema.Draft202012Validator(_schema()).iter_errors(body)]
-    environment = celpy.Environment()
-    for path, rule, message in _cel_rules(_schema()):
-        node: Any = body
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            continue
-        program = environment.program(environment.compile(rule))
-        if not program.evaluate({"self": celpy.json_to_cel(node)}):
-            errors.append(message)
-    return errors
+    """What the API server would say (pruning and defaulting first, as it does)."""
+    root = admission.schema()
+    defaulted = admission.default(root, admission.prune(root, body))
+    defaulted["metadata"] = body["metadata"]
+    return admission.errors(defaulted)
 
 
 @pytest.mark.parametrize("sample", samples(), ids=lambda s: s["metadata"]["name"])
@@ -154,13 +187,45 @@ def test_samples_are_accepted(sample: dict[str, Any]) -> None:
             "config keys must be ASOUD_* settings",
         ),
         (
+            lambda s: s["spec"].update(config={"ASOUD_STRIPE_SECRET_KEY": "sk_live"}),
+            "config may not hold credentials",
+        ),
+        (
+            lambda s: s["spec"].update(config={"ASOUD_REDIS_URL": "redis://x"}),
+            "config may not set what the operator sets",
+        ),
+        (lambda s: s["metadata"].update(name="x" * 41), "at most 40 characters"),
+        (lambda s: s["spec"].update(publicBaseUrl="http://plain.example"), "does not match"),
+        (
+            lambda s: s["spec"].update(signingKeys={"gracePeriod": "10m"}),
+            "gracePeriod must be at least the access-token lifetime",
+        ),
+        (
+            lambda s: s["spec"].update(
+                signingKeys={"gracePeriod": "120s"},
+                config={"ASOUD_ACCESS_TOKEN_TTL_SECONDS": "300"},
+            ),
+            "gracePeriod must be at least the access-token lifetime",
+        ),
+        (
+            lambda s: s["spec"].update(signingKeys={"rotationInterval": "30m"}),
+            "rotationInterval must be at least 1h",
+        ),
+        (lambda s: s["spec"].update(signingKeys={"gracePeriod": "2d"}), "does not match"),
+        (
+            lambda s: s["spec"].update(
+                workers={"autoscaling": {"enabled": True, "maxReplicas": 4, "fallbackReplicas": 9}}
+            ),
+            "fallbackReplicas must lie within",
+        ),
+        (
             lambda s: s["spec"].update(monitoring={"prometheusUrl": "ftp://x"}),
             "prometheusUrl must be an http(s) URL",
         ),
     ],
 )
 def test_bad_specs_are_refused_with_a_clear_message(change: Any, expected: str) -> None:
-    body = copy.deepcopy(samples()[1])  # minimal.yaml
+    body = copy.deepcopy(next(d for d in samples() if d["metadata"]["name"] == "corner-shop"))
     change(body)
     errors = admission_errors(body)
     assert any(expected in e for e in errors), errors

@@ -41,8 +41,11 @@ tests/operator checks every call of the scenarios against them, and that every o
   resources: [secrets]
   verbs: [get, list, watch, create, patch, delete]  # get: the Secrets a store's spec names
 - apiGroups: [""]
-  resources: [configmaps, services, serviceaccounts]
-  verbs: [list, watch, create, patch, delete]
+  resources: [configmaps]
+  verbs: [list, watch, create, patch, delete]  # delete: dashboards switched off
+- apiGroups: [""]
+  resources: [services, serviceaccounts]
+  verbs: [list, watch, create, patch]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [list, watch, create, patch, delete]
@@ -51,7 +54,7 @@ tests/operator checks every call of the scenarios against them, and that every o
   verbs: [list, watch, create, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch]
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors, podmonitors, prometheusrules]
   verbs: [list, watch, create, patch, delete]
