@@ -5,11 +5,13 @@ watches, pause, deletion, autoscaling and the SLO auto-pilot."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -426,20 +428,14 @@ async def test_a_fast_burn_halts_the_rollout_once_and_a_resume_holds(operator: C
         assert (cluster.get(DEPLOYMENTS, "acme-api") or {})["spec"]["paused"] is False
 
 
-async def test_the_kubernetes_api_is_reached_with_a_rotating_token(
-    operator: Cluster, tmp_path: Any
-) -> None:
+async def test_the_kubernetes_api_is_reached_with_a_rotating_token(operator: Cluster) -> None:
     """The projected token changes and the old one is revoked: both kopf and our client
     re-read the file on 401, and reconciling goes on."""
     cluster = operator
     await ready(cluster)
-    import os
-
-    account = os.environ["ASOUD_OPERATOR_SERVICE_ACCOUNT_DIR"]
-    old = open(f"{account}/token").read()  # noqa: ASYNC230
-    new = cluster.api.service_account_token("asoud-system", "asoud-operator")
-    with open(f"{account}/token", "w") as handle:  # noqa: ASYNC230
-        handle.write(new)
+    token = Path(os.environ["ASOUD_OPERATOR_SERVICE_ACCOUNT_DIR"]) / "token"
+    old = token.read_text()
+    token.write_text(cluster.api.service_account_token("asoud-system", "asoud-operator"))
     cluster.api.revoke(old)
     await cluster.patch_store({"spec": {"version": "1.2.0"}})
     await migrate(cluster)
