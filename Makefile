@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench loadtest clean
+.PHONY: run test lint bench loadtest lock clean
 
-$(BIN)/.installed: pyproject.toml
+# Dependencies come from the lock (hashes checked), the project itself is installed editable.
+$(BIN)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 ## Start the API on the embedded default (SQLite, in-process Redis, demo data) on :8000
@@ -33,8 +35,13 @@ bench: $(BIN)/.installed
 
 ## Locust journeys + a real Prometheus: every SLO by PromQL, non-zero exit on a miss
 loadtest: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,load]'
 	$(BIN)/python loadtests/slo_check.py
+
+## Re-resolve the locks after changing pyproject.toml (the image installs requirements/app.lock)
+lock: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra operator --generate-hashes --python-version 3.11 --no-header -o requirements/app.lock
+	$(BIN)/uv pip compile pyproject.toml --extra operator --extra dev --extra load --generate-hashes --python-version 3.11 --no-header -o requirements/dev.lock
 
 clean:
 	rm -rf $(VENV) .asoud .mypy_cache .ruff_cache .pytest_cache
