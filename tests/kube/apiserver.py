@@ -27,6 +27,7 @@ import json
 import re
 import secrets
 import ssl
+import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -206,6 +207,7 @@ class Decision:
     resource: str  # plural[/subresource]
     namespace: str
     allowed: bool
+    at: float = field(default_factory=time.monotonic)
 
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -251,6 +253,12 @@ class ApiServer(KubernetesScaffold):
     )
     _gone_before: dict[str, int] = attrs.field(factory=dict, init=False)
     _watchers: dict[str, set[asyncio.Queue[tuple[int, str, dict[str, Any]]]]] = attrs.field(
+        factory=dict, init=False
+    )
+    # Indexes, so a thousand stores' objects do not make every request scan them all.
+    _uids: set[str] = attrs.field(factory=set, init=False)
+    _dependents: dict[str, set[tuple[str, str, str]]] = attrs.field(factory=dict, init=False)
+    _rbac_cache: dict[tuple[Identity, str], list[list[dict[str, Any]]]] = attrs.field(
         factory=dict, init=False
     )
 
@@ -312,7 +320,23 @@ class ApiServer(KubernetesScaffold):
         meta.setdefault("creationTimestamp", _now())
         meta["resourceVersion"] = str(self._next_rv())
         meta["generation"] = 1
-        self.objects[(key, namespace, meta["name"])] = Stored(obj)
+        self._store(key, namespace, meta["name"], Stored(obj))
+
+    def _store(self, key: str, namespace: str, name: str, stored: Stored) -> None:
+        self.objects[(key, namespace, name)] = stored
+        meta = stored.obj["metadata"]
+        self._uids.add(meta["uid"])
+        for ref in meta.get("ownerReferences") or []:
+            self._dependents.setdefault(ref.get("uid", ""), set()).add((key, namespace, name))
+        if key.startswith("rbac.authorization.k8s.io/"):
+            self._rbac_cache.clear()
+
+    def _unstore(self, key: str, namespace: str, name: str) -> Stored:
+        stored = self.objects.pop((key, namespace, name))
+        self._uids.discard(stored.obj["metadata"]["uid"])
+        if key.startswith("rbac.authorization.k8s.io/"):
+            self._rbac_cache.clear()
+        return stored
 
     def _next_rv(self) -> int:
         self._last_rv = next(self._rv)
@@ -427,6 +451,12 @@ class ApiServer(KubernetesScaffold):
         return False
 
     def _rules_for(self, identity: Identity, namespace: str) -> list[list[dict[str, Any]]]:
+        cached = self._rbac_cache.get((identity, namespace))
+        if cached is None:
+            cached = self._rbac_cache[(identity, namespace)] = self._find_rules(identity, namespace)
+        return cached
+
+    def _find_rules(self, identity: Identity, namespace: str) -> list[list[dict[str, Any]]]:
         found = []
         bindings = [
             (b.obj, "") for b in self._of("rbac.authorization.k8s.io/v1/clusterrolebindings")
@@ -629,7 +659,7 @@ class ApiServer(KubernetesScaffold):
             meta.pop(key, None)
         stored = Stored(obj, managers)
         self._render_managers(stored)
-        self.objects[(kind.key, namespace, name)] = stored
+        self._store(kind.key, namespace, name, stored)
         self._publish(kind, "ADDED", obj)
         owners = meta.get("ownerReferences") or []
         if owners and not any(self._uid_exists(ref.get("uid")) for ref in owners):
@@ -780,6 +810,7 @@ class ApiServer(KubernetesScaffold):
             meta["generation"] = generation + 1 if changed else generation
         meta["resourceVersion"] = str(self._next_rv())
         stored.obj = after
+        self._store(kind.key, meta.get("namespace", ""), meta["name"], stored)
         self._render_managers(stored)
         self._publish(kind, "MODIFIED", after)
         return copy.deepcopy(after)
@@ -823,23 +854,22 @@ class ApiServer(KubernetesScaffold):
         return await self._remove(kind, namespace, name)
 
     async def _remove(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
-        stored = self.objects.pop((kind.key, namespace, name))
+        stored = self._unstore(kind.key, namespace, name)
         stored.obj["metadata"]["resourceVersion"] = str(self._next_rv())
         self._publish(kind, "DELETED", stored.obj)
         await self._collect_dependents(stored.obj["metadata"]["uid"])
         return copy.deepcopy(stored.obj)
 
     def _uid_exists(self, uid: str | None) -> bool:
-        return any(s.obj["metadata"].get("uid") == uid for s in self.objects.values())
+        return uid in self._uids
 
     async def _collect_dependents(self, uid: str) -> None:
         """Background cascading deletion: dependents whose every owner is gone are deleted."""
-        for (key, namespace, name), stored in list(self.objects.items()):
+        for key, namespace, name in sorted(self._dependents.pop(uid, set())):
+            stored = self.objects.get((key, namespace, name))
+            if stored is None:
+                continue
             refs = stored.obj["metadata"].get("ownerReferences") or []
-            if not any(ref.get("uid") == uid for ref in refs):
-                continue
-            if (key, namespace, name) not in self.objects:
-                continue
             if not any(self._uid_exists(ref.get("uid")) for ref in refs):
                 await self._collect(self.kinds[key], namespace, name)
 
@@ -856,6 +886,16 @@ class ApiServer(KubernetesScaffold):
         await self._remove(kind, namespace, name)
 
     # -- conveniences for tests -----------------------------------------------------------
+
+    def write_status(self, key: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """What a built-in controller writes (the benchmark's Job and Deployment controllers)."""
+        stored = self.objects.get((key, namespace, name))
+        if stored is None:
+            return
+        before = copy.deepcopy(stored.obj)
+        after = copy.deepcopy(before)
+        after["status"] = status
+        self._commit(self.kinds[key], stored, before, after)
 
     def load_yaml(self, text: str, namespace: str) -> list[dict[str, Any]]:
         """Store manifests directly (as an administrator's kubectl apply would)."""
