@@ -177,20 +177,6 @@ class Kube:
             raise _error(exc, f"get {kind}/{name}") from None
         return dict(found)
 
-    async def list(
-        self, api_version: str, kind: str, namespace: str, labels: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        self.requests += 1
-        try:
-            return [
-                dict(item)
-                async for item in self.client.list(
-                    resource(api_version, kind), namespace=namespace, labels=labels
-                )
-            ]
-        except ApiError as exc:
-            raise _error(exc, f"list {kind}") from None
-
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply as ``asoud-operator``, forcing the fields it declares: what the
         body leaves out (a removed config key, a dropped limit) is removed from the object."""

@@ -102,7 +102,6 @@ class Pass:
     now: datetime
     status: dict[str, Any]  # the status as the pass began
     # filled by steps for later ones:
-    children: list[dict[str, Any]] = field(default_factory=list)
     database_secret: str | None = None
     serving_image: str | None = None
     serving_version: str | None = None

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from asoud_operator.environment import OPERATOR_OWNED, SECRET_VARIABLES
+
 GROUP = "asoud.io"
 VERSION = "v1alpha1"
 PLURAL = "asoudstores"
@@ -192,8 +194,6 @@ def _parse(spec: dict[str, Any]) -> StoreSpec:
 
 def _check(spec: StoreSpec, name: str) -> list[str]:
     """The CRD's rules (schema bounds and CEL), for a spec that reached us without them."""
-    from asoud_operator.environment import OPERATOR_OWNED, SECRET_VARIABLES
-
     problems = []
     if name and len(name) > MAX_STORE_NAME:
         problems.append(f"metadata.name must be at most {MAX_STORE_NAME} characters")
