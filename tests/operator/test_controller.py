@@ -442,3 +442,25 @@ async def test_the_kubernetes_api_is_reached_with_a_rotating_token(operator: Clu
     await eventually(lambda: image(cluster, "acme-api").endswith(":1.2.0"), "still reconciling")
     users = {d.user for d in cluster.api.audit if d.user.startswith("system:serviceaccount")}
     assert users == {"system:serviceaccount:asoud-system:asoud-operator"}
+
+
+async def test_a_forbidden_call_is_reported_with_the_servers_message(operator: Cluster) -> None:
+    """An RBAC rule missing from a hand-edited ClusterRole: the store says what was refused."""
+    cluster = operator
+    for (key, _, _), stored in cluster.api.objects.items():
+        for rule in stored.obj.get("rules") or [] if key.endswith("/clusterroles") else []:
+            if rule["resources"] == ["poddisruptionbudgets"]:
+                rule["verbs"] = ["list", "watch"]
+    cluster.api._rbac_cache.clear()
+    await cluster.apply_store()
+    await eventually(lambda: cluster.condition("Degraded")["reason"] == "Forbidden", "Forbidden")
+    message = cluster.condition("Degraded")["message"]
+    assert "poddisruptionbudgets" in message and "cannot" in message
+    await eventually(lambda: len(cluster.events("Forbidden")) == 2, "a Warning per refused call")
+    await asyncio.sleep(2)  # more passes: each refusal is reported once, not once per pass
+    warnings = cluster.events("Forbidden")
+    assert len(warnings) == 2 and {w["type"] for w in warnings} == {"Warning"}
+    assert {w["message"].split(":")[0] for w in warnings} == {
+        "apply PodDisruptionBudget/acme-api",
+        "apply PodDisruptionBudget/acme-worker",
+    }
