@@ -26,6 +26,7 @@ KEYSET_KEY = "keyring.json"
 KEYSET_MOUNT = "/var/run/asoud/keys"
 APP_PORT = 8000
 METRICS_PORT = 9100
+PRESTOP_SECONDS = 5
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -259,6 +260,9 @@ def deployment(
         main["ports"] = [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}]
         main["readinessProbe"] = _http_probe("/readyz", "http", 5, 3)
         main["livenessProbe"] = _http_probe("/livez", "http", 10, 6)
+        # A terminating pod keeps serving while endpoints and load balancers stop sending
+        # to it; only then does SIGTERM stop the listener (no refused connections mid-drain).
+        main["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}}
     else:
         # Workers and the scheduler serve their metrics (and so show they are alive) here.
         main["ports"] = [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]

@@ -25,14 +25,19 @@ from asoud_operator.spec import StoreSpec
 ROTATE_ANNOTATION = "asoud.io/rotate-database-credentials"
 
 
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
 def stamp(now: datetime) -> str:
-    """The epoch second in base 36 (6 characters until 2059): short enough that
-    ``<store>-db-retire-<stamp>`` stays within Kubernetes' 63 characters."""
+    """The epoch second in base 36 (6 characters until 2059) and 2 random ones: two rotations
+    in one second must not share a login or a Job name (the second would take the first's
+    finished Job for its own and retire the login in use), and ``<store>-db-retire-<stamp>``
+    stays within Kubernetes' 63 characters."""
     value, digits = int(now.timestamp()), ""
     while value:
         value, digit = divmod(value, 36)
-        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
-    return digits or "0"
+        digits = _BASE36[digit] + digits
+    return (digits or "0") + "".join(secrets.choice(_BASE36) for _ in range(2))
 
 
 def secret_name(store: str, stamp_: str) -> str:
@@ -95,7 +100,7 @@ def job(
         args=["db", f"{action}-credentials", "--user", user, "--group", spec.credential_group],
         env=env,
     )
-    for key in ("readinessProbe", "livenessProbe", "ports", "envFrom"):
+    for key in ("readinessProbe", "livenessProbe", "ports", "envFrom", "lifecycle"):
         container.pop(key, None)
     pod["restartPolicy"] = "Never"
     pod.pop("topologySpreadConstraints", None)

@@ -47,7 +47,7 @@ def job(
     ]["template"]["spec"]
     container = pod["containers"][0]
     container.update(name="migrate", args=["migrate"])
-    for probe in ("readinessProbe", "livenessProbe", "ports"):
+    for probe in ("readinessProbe", "livenessProbe", "ports", "lifecycle"):
         container.pop(probe, None)
     pod["restartPolicy"] = "Never"
     pod.pop("topologySpreadConstraints", None)

@@ -456,7 +456,8 @@ class Kubelet:
                     ok = False
                 failures = 0 if ok else failures + 1
                 if kind == "readinessProbe":
-                    ready = ok or (pod.ready and failures < threshold)
+                    # A terminating pod is out of the endpoints, whatever its probe says.
+                    ready = not pod.terminating and (ok or (pod.ready and failures < threshold))
                     if ready != pod.ready:
                         pod.ready = ready
                         self._mark_owner(pod)
@@ -722,10 +723,17 @@ class Kubelet:
                 os.kill(pid, sig)
 
     async def _terminate(self, pod: Pod, grace: float | None = None) -> None:
+        """Not ready at once (out of the endpoints), the preStop hook, SIGTERM to PID 1,
+        SIGKILL when the grace period (which the hook counts against) runs out."""
         pod.terminating = True
         pod.ready = False
         if grace is None:
             grace = float(pod.spec.get("terminationGracePeriodSeconds", 30))
+        hook = ((pod.container.get("lifecycle") or {}).get("preStop") or {}).get("sleep")
+        if hook and pod.process is not None and pod.process.returncode is None:
+            pause = min(float(hook["seconds"]), grace)
+            await asyncio.sleep(pause)
+            grace -= pause
         if pod.process is not None and pod.process.returncode is None:
             self._signal(pod, signal.SIGTERM)
             try:

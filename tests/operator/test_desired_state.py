@@ -215,7 +215,8 @@ def test_credential_plan_from_first_login_to_retirement() -> None:
     )
     url = "postgres://asoud:old@db:5432/asoud"
     start = credentials.plan("s", "ns", spec, {}, {}, url, "", NOW)
-    assert len(credentials.stamp(NOW)) == 6
+    assert len(credentials.stamp(NOW)) == 8
+    assert len({credentials.stamp(NOW) for _ in range(50)}) > 40  # same second, new names
     pending = start.status["pendingUser"]
     assert [o["kind"] for o in start.create] == ["Secret", "Job"] and start.database_secret is None
     job = start.create[1]["spec"]["template"]["spec"]["containers"][0]
@@ -223,6 +224,10 @@ def test_credential_plan_from_first_login_to_retirement() -> None:
     rotate_job = credentials.job_name("s", "rotate", start.status["pendingStamp"])
     done = credentials.plan("s", "ns", spec, start.status, {rotate_job: "succeeded"}, url, "", NOW)
     assert done.status["activeUser"] == pending and "retiringUser" not in done.status
+    # Asked again within the same second: a new login and Job, never the finished one again.
+    again = credentials.plan("s", "ns", spec, done.status, {rotate_job: "succeeded"}, url, "x", NOW)
+    assert again.status["pendingUser"] != pending
+    assert credentials.job_name("s", "rotate", again.status["pendingStamp"]) != rotate_job
     quiet = credentials.plan("s", "ns", spec, done.status, {}, url, "", NOW + timedelta(days=1))
     assert quiet.create == [] and quiet.ready
     later = NOW + timedelta(days=30)

@@ -442,7 +442,10 @@ async def test_database_credentials_rotate_while_the_api_serves(world: World) ->
                         failures.append(f"{pod.name} {response.status_code} {response.text}")
                 except httpx.HTTPError as exc:
                     outcomes.append(0)
-                    failures.append(f"{pod.name} {type(exc).__name__} {pod.terminating}")
+                    failures.append(
+                        f"{pod.name} {type(exc).__name__} {exc!r} terminating={pod.terminating} "
+                        f"exit={pod.exit_codes} t={asyncio.get_running_loop().time():.2f}"
+                    )
                 await asyncio.sleep(0.02)
 
     runner = asyncio.create_task(load())
