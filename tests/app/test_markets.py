@@ -91,7 +91,7 @@ async def test_illegal_transitions_are_refused(
         f"/api/v1/admin/markets/{mid}/review", json={"decision": "approve"}, headers=staff.headers
     )
     assert again.status_code == 409 and again.json()["code"] == "transition_not_allowed"
-    assert again.json()["status"] == "published"
+    assert again.json()["current_status"] == "published"
     not_staff = await client.post(
         f"/api/v1/admin/markets/{mid}/review", json={"decision": "approve"}, headers=owner.headers
     )

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from asoud.background.broker import enqueue
 from asoud.background.models import DeadLetter
-from asoud.platform.errors import Conflict, NotFound
+from asoud.platform.errors import Conflict, NotFound, int_id_or_404
 from asoud.platform.http import Api, Auth, Call
 
 api = Api()
@@ -56,10 +56,7 @@ async def list_dead_letters(call: Call[Any, Any]) -> DeadLetterList:
     errors=[404, 409],
 )
 async def requeue_dead_letter(call: Call[Any, Any]) -> DeadLetterOut:
-    try:
-        letter_id = int(call.path["letter_id"])
-    except ValueError:
-        raise NotFound() from None
+    letter_id = int_id_or_404(call.path["letter_id"])
     # Claim it first, so two staff members clicking at once queue it once.
     claimed = await DeadLetter.filter(id=letter_id, requeued_at__isnull=True).update(
         requeued_at=datetime.now(UTC)

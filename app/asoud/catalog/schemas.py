@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from asoud.catalog.models import ProductKind, ProductStatus
-from asoud.platform.money import Amount, Money
+from asoud.platform.money import MAX_AMOUNT, Amount, Money
+from asoud.platform.patch import absent
+from asoud.platform.references import ImageRef
 from asoud.taxonomy.schemas import CategoryId
 
 Language = Literal["en", "fa", "ar", "tr"]
@@ -26,16 +28,18 @@ class Translation(_Strict):
 
 
 class _ProductFields(_Strict):
-    kind: ProductKind | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    price: Amount | None = None
+    # Explicit null is refused where the column cannot be empty (typed without None, only
+    # defaulting to it when left out); compare_at_price and category_id may be cleared.
+    kind: ProductKind = absent()
+    name: str = absent(min_length=1, max_length=200)
+    description: str = absent(max_length=5000)
+    price: Amount = absent()
     compare_at_price: Amount | None = None
-    stock: int | None = Field(default=None, ge=0, le=10_000_000)
-    images: list[str] | None = Field(default=None, max_length=10)
-    keywords: list[str] | None = Field(default=None, max_length=20)
+    stock: int = absent(ge=0, le=10_000_000)
+    images: list[ImageRef] = absent(max_length=10)
+    keywords: list[Annotated[str, Field(min_length=1, max_length=50)]] = absent(max_length=20)
     category_id: CategoryId | None = None
-    translations: dict[Language, Translation] | None = None
+    translations: dict[Language, Translation] = absent()
 
 
 class ProductCreate(_ProductFields):
@@ -46,8 +50,8 @@ class ProductCreate(_ProductFields):
 
 
 class ProductPatch(_ProductFields):
-    status: Literal["draft", "archived"] | None = Field(
-        default=None, description="owners may withdraw or archive; publishing is staff's"
+    status: Literal["draft", "archived"] = absent(
+        description="owners may withdraw or archive; publishing is staff's"
     )
 
 
@@ -85,8 +89,8 @@ class ProductListQuery(_Strict):
     cursor: str | None = Field(default=None, max_length=512)
     q: str | None = Field(default=None, min_length=1, max_length=100)
     category_id: CategoryId | None = None
-    min_price: Decimal | None = Field(default=None, ge=0)
-    max_price: Decimal | None = Field(default=None, ge=0)
+    min_price: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
+    max_price: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
     in_stock: bool | None = None
     sort: Sort = "newest"
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from tortoise import connections
@@ -26,6 +23,7 @@ from asoud.catalog.schemas import (
 from asoud.identity.models import User
 from asoud.markets.access import visible_markets_filter
 from asoud.markets.models import Market, MarketStatus, Visibility
+from asoud.platform import pagination
 from asoud.platform.database import save_changes
 from asoud.platform.errors import Conflict, NotFound, field_error, uuid_or_404
 from asoud.platform.i18n import DEFAULT_LANGUAGE
@@ -174,10 +172,10 @@ async def set_publication(platform: Platform, product: Product, publish: bool) -
 
 _ORDERINGS: dict[str, tuple[str, str, bool, Callable[[Any], Any]]] = {
     # sort -> (column, direction, descending, parser of the cursor value)
-    "newest": ("created_at", "-", True, datetime.fromisoformat),
-    "price_asc": ("price", "", False, Decimal),
-    "price_desc": ("price", "-", True, Decimal),
-    "popular": ("sales_count", "-", True, int),
+    "newest": ("created_at", "-", True, pagination.timestamp),
+    "price_asc": ("price", "", False, pagination.decimal_value),
+    "price_desc": ("price", "-", True, pagination.decimal_value),
+    "popular": ("sales_count", "-", True, pagination.int4),
 }
 
 
@@ -206,7 +204,7 @@ async def list_products(
     qs = _apply_filters(qs, query)
     if query.cursor:
         raw_value, raw_id = decode_cursor(query.cursor, 2)
-        value, last_id = cursor_value(raw_value, parse), cursor_value(raw_id, uuid.UUID)
+        value, last_id = cursor_value(raw_value, parse), cursor_value(raw_id, pagination.uuid_value)
         after = "lt" if descending else "gt"
         qs = qs.filter(
             Q(**{f"{column}__{after}": value}) | Q(**{column: value, f"id__{after}": last_id})

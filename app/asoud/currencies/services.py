@@ -13,7 +13,7 @@ import httpx
 
 from asoud.currencies.models import ExchangeRate, RateSource
 from asoud.platform.errors import NotFound, field_error
-from asoud.platform.money import MINOR_UNITS, Money, money
+from asoud.platform.money import MINOR_UNITS, Money, money, within_bounds
 from asoud.runtime import Platform
 
 log = logging.getLogger("asoud.currencies")
@@ -80,8 +80,12 @@ async def convert(amount: Money, to: str) -> Money:
         return amount
     direct = await ExchangeRate.get_or_none(base=amount.currency, quote=to)
     if direct is not None:
-        return money(amount.amount * direct.rate, to)
-    inverse = await ExchangeRate.get_or_none(base=to, quote=amount.currency)
-    if inverse is not None and inverse.rate > 0:
-        return money(amount.amount / inverse.rate, to)
-    raise NotFound()
+        converted = amount.amount * direct.rate
+    else:
+        inverse = await ExchangeRate.get_or_none(base=to, quote=amount.currency)
+        if inverse is None or inverse.rate <= 0:
+            raise NotFound()
+        converted = amount.amount / inverse.rate
+    if not within_bounds(converted):
+        raise field_error("query.amount", "amount_too_large")
+    return money(converted, to)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from asoud.discounts.models import DiscountKind
 from asoud.platform.money import Amount, Money
+from asoud.platform.patch import absent
 
 
 class _Strict(BaseModel):
@@ -36,9 +37,9 @@ class DiscountCreate(_Strict):
 
 
 class DiscountPatch(_Strict):
-    active: bool | None = None
-    expires_at: datetime | None = None
-    usage_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    active: bool = absent()
+    expires_at: datetime | None = Field(default=None, description="null: never expires")
+    usage_limit: int | None = Field(default=None, ge=1, le=1_000_000, description="null: no limit")
 
 
 class DiscountOut(BaseModel):

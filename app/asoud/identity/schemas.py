@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asoud.identity.phone import normalise_phone
+from asoud.platform.patch import absent
 
 Language = Literal["en", "fa", "ar", "tr"]
 
@@ -86,8 +87,10 @@ class Me(BaseModel):
 
 
 class MePatch(_Strict):
-    display_name: str | None = Field(default=None, min_length=1, max_length=120)
-    language: Language | None = None
+    display_name: str = absent(min_length=1, max_length=120)
+    language: Language | None = Field(
+        default=None, description="null: follow each request's Accept-Language"
+    )
 
 
 class Jwks(BaseModel):

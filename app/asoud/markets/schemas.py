@@ -6,13 +6,15 @@ import itertools
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asoud.markets.models import MarketStatus, MarketType, MemberRole, Visibility
 from asoud.platform.money import SUPPORTED_CURRENCIES
+from asoud.platform.patch import absent
+from asoud.platform.references import ImageRef
 from asoud.taxonomy.schemas import CategoryId
 
 BUSINESS_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{3,61})[a-z0-9]$")
@@ -43,28 +45,33 @@ def check_opening_hours(value: dict[str, list[list[str]]]) -> dict[str, list[lis
 
 
 class _Profile(_Strict):
-    name: str | None = Field(default=None, min_length=2, max_length=120)
-    description: str | None = Field(default=None, max_length=5000)
-    slogan: str | None = Field(default=None, max_length=200)
-    category_id: CategoryId | None = None
-    city: str | None = Field(default=None, max_length=80)
-    address: str | None = Field(default=None, max_length=300)
-    latitude: Decimal | None = Field(default=None, ge=-90, le=90, decimal_places=6)
-    longitude: Decimal | None = Field(default=None, ge=-180, le=180, decimal_places=6)
-    contact_phone: str | None = Field(default=None, max_length=20)
-    contact_email: str | None = Field(
-        default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    # Fields that cannot be empty in the database refuse an explicit null (a 422 naming the
+    # field, never a 500 from a NOT NULL column): they are typed without None and merely
+    # default to it when left out. Only the coordinates may be cleared with null.
+    name: str = absent(min_length=2, max_length=120)
+    description: str = absent(max_length=5000)
+    slogan: str = absent(max_length=200)
+    category_id: CategoryId = absent()
+    city: str = absent(max_length=80)
+    address: str = absent(max_length=300)
+    latitude: Decimal | None = Field(
+        default=None, ge=-90, le=90, decimal_places=6, allow_inf_nan=False
     )
-    theme: dict[str, str] | None = Field(default=None, max_length=20)
-    opening_hours: dict[Weekday, list[list[str]]] | None = None
-    logo_ref: str | None = Field(default=None, max_length=300)
-    background_ref: str | None = Field(default=None, max_length=300)
-    visibility: Visibility | None = None
+    longitude: Decimal | None = Field(
+        default=None, ge=-180, le=180, decimal_places=6, allow_inf_nan=False
+    )
+    contact_phone: str = absent(max_length=20)
+    contact_email: str = absent(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    theme: dict[str, Annotated[str, Field(max_length=100)]] = absent(max_length=20)
+    opening_hours: dict[Weekday, list[list[str]]] = absent()
+    logo_ref: ImageRef = absent()
+    background_ref: ImageRef = absent()
+    visibility: Visibility = absent()
 
     @field_validator("opening_hours")
     @classmethod
-    def _hours(cls, value: dict[str, list[list[str]]] | None) -> Any:
-        return None if value is None else check_opening_hours(value)
+    def _hours(cls, value: dict[str, list[list[str]]]) -> Any:
+        return check_opening_hours(value)
 
 
 class MarketCreate(_Profile):

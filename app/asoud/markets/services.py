@@ -54,7 +54,7 @@ def _refuse(market: Market, action: str) -> DomainError:
         entity="market",
         current=market.status.value,
         action=action,
-        extra={"status": market.status.value},
+        extra={"current_status": market.status.value},
     )
 
 

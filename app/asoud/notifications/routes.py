@@ -17,7 +17,7 @@ from asoud.notifications.schemas import (
     Preferences,
 )
 from asoud.platform.http import Api, Auth, Call
-from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
+from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor, int8
 
 api = Api()
 
@@ -36,7 +36,7 @@ async def inbox(call: Call[Any, InboxQuery]) -> Inbox:
     qs = Notification.filter(user_id=user.id)
     if call.query.cursor:
         (last,) = decode_cursor(call.query.cursor, 1)
-        qs = qs.filter(id__lt=cursor_value(last, int))
+        qs = qs.filter(id__lt=cursor_value(last, int8))
     rows = await qs.order_by("-id").limit(call.query.limit + 1)
     more = len(rows) > call.query.limit
     rows = rows[: call.query.limit]

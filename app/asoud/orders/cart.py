@@ -14,8 +14,8 @@ from asoud.markets.models import Market, MarketStatus
 from asoud.orders.models import Cart, CartItem
 from asoud.orders.schemas import CartLine, CartOut
 from asoud.platform.database import fetch_sql
-from asoud.platform.errors import Conflict, NotFound, uuid_or_404
-from asoud.platform.money import money
+from asoud.platform.errors import Conflict, NotFound, int_id_or_404, uuid_or_404
+from asoud.platform.money import MAX_AMOUNT, money
 
 
 async def sellable_product(user: User, product_id: object) -> Product:
@@ -45,9 +45,22 @@ def _insufficient_stock(product: Product) -> Conflict:
     )
 
 
+def _most_affordable(product: Product) -> int:
+    """The largest quantity whose line total is still an amount the platform can carry."""
+    return int(MAX_AMOUNT // product.price) if product.price > 0 else 10**9
+
+
 def _check_available(product: Product, quantity: int) -> None:
+    if quantity > _most_affordable(product):
+        raise Conflict("amount_too_large")
     if quantity > _available(product):
         raise _insufficient_stock(product)
+
+
+async def _touch(cart_id: int) -> None:
+    """Checkout claims a cart only if it did not change since it was read: every edit of its
+    lines moves updated_at."""
+    await Cart.filter(id=cart_id).update(updated_at=datetime.now(UTC))
 
 
 # Find-or-create the cart and merge the line in two statements instead of select, savepoint,
@@ -75,20 +88,19 @@ async def add_item(user: User, product_id: object, quantity: int) -> Cart:
     async with in_transaction():  # a refused merge leaves no new or touched cart behind
         rows = await fetch_sql(_TOUCH_CART_SQL, [user.id, product.market_id, now])
         cart_id = rows[0]["id"]
-        merged = await fetch_sql(
-            _MERGE_ITEM_SQL, [cart_id, product.id, quantity, _available(product)]
-        )
+        limit = min(_available(product), _most_affordable(product))
+        merged = await fetch_sql(_MERGE_ITEM_SQL, [cart_id, product.id, quantity, limit])
         if not merged:
+            if _most_affordable(product) < _available(product):
+                raise Conflict("amount_too_large")
             raise _insufficient_stock(product)
     return Cart(id=cart_id, user_id=user.id, market_id=product.market_id, updated_at=now)
 
 
 async def _own_item(user: User, item_id: str) -> CartItem:
-    try:
-        key = int(item_id)
-    except ValueError:
-        raise NotFound() from None
-    item = await CartItem.get_or_none(id=key, cart__user_id=user.id).select_related("product")
+    item = await CartItem.get_or_none(
+        id=int_id_or_404(item_id), cart__user_id=user.id
+    ).select_related("product")
     if item is None:
         raise NotFound()
     return item
@@ -97,14 +109,18 @@ async def _own_item(user: User, item_id: str) -> CartItem:
 async def set_quantity(user: User, item_id: str, quantity: int) -> Cart:
     item = await _own_item(user, item_id)
     _check_available(item.product, quantity)  # type: ignore[arg-type]
-    item.quantity = quantity
-    await item.save(update_fields=["quantity"])
+    async with in_transaction():
+        item.quantity = quantity
+        await item.save(update_fields=["quantity"])
+        await _touch(item.cart_id)
     return await Cart.get(id=item.cart_id)
 
 
 async def remove_item(user: User, item_id: str) -> None:
     item = await _own_item(user, item_id)
-    await item.delete()
+    async with in_transaction():
+        await item.delete()
+        await _touch(item.cart_id)
 
 
 async def carts_of(user: User, language: str) -> list[CartOut]:

@@ -25,7 +25,7 @@ from asoud.orders.models import Cart, CartItem, Order, OrderLine, OrderStatus, P
 from asoud.orders.schemas import CheckoutIn, OrderLineOut, OrderOut
 from asoud.orders.state import next_state
 from asoud.platform.errors import Conflict, NotFound
-from asoud.platform.money import display, money
+from asoud.platform.money import display, money, within_bounds
 from asoud.runtime import Platform
 
 ORDERS = Counter("asoud_orders", "Orders placed and their later states", ["result"])
@@ -148,6 +148,8 @@ async def checkout(
                     )
                 )
             order.subtotal = sum((line.line_total for line in lines), Decimal(0))
+            if not within_bounds(order.subtotal):  # prices rose after the cart was filled
+                raise Conflict("amount_too_large")
             order.discount_amount = Decimal(0)
             discount = None
             if data.discount_code:
@@ -282,7 +284,7 @@ async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Orde
                 entity="order",
                 current=order.status.value,
                 action="paid online",
-                extra={"status": order.status.value},
+                extra={"current_status": order.status.value},
             )
         lines = await OrderLine.filter(order_id=order.id).order_by("id")
         await stock.take(order, lines)

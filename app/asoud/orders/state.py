@@ -30,7 +30,7 @@ def next_state(order: Order, action: str) -> OrderStatus:
             entity="order",
             current=order.status.value,
             action=action.replace("_", " "),
-            extra={"status": order.status.value},
+            extra={"current_status": order.status.value},
         )
     if action == "accept_cash" and order.payment_method is not PaymentMethod.cash:
         raise Conflict(
@@ -38,6 +38,6 @@ def next_state(order: Order, action: str) -> OrderStatus:
             entity="order",
             current=order.status.value,
             action="accepted as cash",
-            extra={"status": order.status.value},
+            extra={"current_status": order.status.value},
         )
     return target

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from asoud.payments.models import SessionStatus, Target
-from asoud.platform.money import Amount, Money
+from asoud.platform.money import Amount, Money, MoneyIn
 
 
 class PaymentIn(BaseModel):
@@ -17,13 +17,13 @@ class PaymentIn(BaseModel):
     target: Target
     target_id: UUID | None = Field(default=None, description="order or market id; none for top-ups")
     gateway: str = Field(default="zarinpal", max_length=16)
-    amount: Money | None = Field(default=None, description="top-ups only: how much to add")
+    amount: MoneyIn | None = Field(default=None, description="top-ups only: how much to add")
 
 
 class TopupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money
+    amount: MoneyIn
     gateway: str = Field(default="zarinpal", max_length=16)
 
 

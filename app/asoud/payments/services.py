@@ -34,7 +34,7 @@ from asoud.payments.gateways.zarinpal import Zarinpal
 from asoud.payments.models import OPEN_STATUSES, PaymentSession, SessionStatus, Target
 from asoud.payments.schemas import PaymentOut
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
-from asoud.platform.money import Money, display, money, validated_amount
+from asoud.platform.money import MoneyIn, display, money, validated_amount
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
 from asoud.wallet import services as wallet
@@ -117,7 +117,7 @@ async def _prepare_order(
             entity="order",
             current=order.status.value,
             action="paid online",
-            extra={"status": order.status.value},
+            extra={"current_status": order.status.value},
         )
     order.status = next_state(order, "start_payment")
     # The hold must outlive the payment attempt, reconciliation included.
@@ -139,7 +139,7 @@ async def _subscription_fee(user: User, market_id: uuid.UUID) -> tuple[Decimal, 
     return category.subscription_fee, category.fee_currency
 
 
-def _topup_amount(amount: Money | None) -> tuple[Decimal, str]:
+def _topup_amount(amount: MoneyIn | None) -> tuple[Decimal, str]:
     if amount is None:
         raise field_error("body.amount", "missing")
     return validated_amount(amount, "body.amount"), amount.currency
@@ -151,7 +151,7 @@ async def start(
     target: Target,
     target_id: uuid.UUID | None,
     gateway_name: str,
-    amount: Money | None = None,
+    amount: MoneyIn | None = None,
 ) -> PaymentSession:
     """Open a session and send the buyer to the gateway; an open one for the target is reused."""
     gateway = gateway_for(platform, gateway_name)
@@ -380,7 +380,7 @@ async def refund_order(
                 entity="order",
                 current=order.status.value,
                 action="refunded",
-                extra={"status": order.status.value},
+                extra={"current_status": order.status.value},
             )
         remaining = order.total - order.refunded_amount
         value = remaining if amount is None else amount

@@ -20,6 +20,7 @@ from asoud.platform.i18n import current_language, translate
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://asoud.io/problems/"
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
 
 log = logging.getLogger("asoud.errors")
 
@@ -91,6 +92,18 @@ def field_error(field: str, code: str) -> InvalidInput:
     )
 
 
+def int_id_or_404(value: object, bits: int = 32) -> int:
+    """A path id for an integer primary key: anything else, or beyond the column's range
+    (int4 or int8), names nothing: 404, never a database error."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        raise NotFound()
+    number = int(text)
+    if not 0 < number < 2 ** (bits - 1):
+        raise NotFound()
+    return number
+
+
 def uuid_or_404(value: object) -> uuid.UUID:
     """A path id that is not even a UUID names nothing: 404, like an unknown one."""
     try:
@@ -117,6 +130,10 @@ def problem_response(
         "code": code,
     }
     if extra:
+        # RFC 9457: type, title, status, detail stay the problem's own; domain state (an
+        # order's current status, ...) goes in other members.
+        clash = RESERVED_MEMBERS & extra.keys()
+        assert not clash, f"problem extension members may not replace {clash}"
         body.update(extra)
     response = Response(
         json.dumps(body, ensure_ascii=False).encode(),

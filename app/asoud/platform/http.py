@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("asoud.http")
 
 MAX_JSON_BODY_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 32  # no body of this API nests deeper; the parser would recurse on it
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
 QueryT = TypeVar("QueryT", bound=BaseModel)
@@ -211,10 +212,37 @@ async def _read_json(request: Request) -> Any:
         raw += chunk
         if len(raw) > MAX_JSON_BODY_BYTES:
             raise DomainError("body_too_large", status=413, limit=MAX_JSON_BODY_BYTES)
+    if _nesting(raw) > MAX_JSON_DEPTH:
+        raise DomainError("json_too_deep", status=400, limit=MAX_JSON_DEPTH)
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise DomainError("malformed_json", status=400) from None
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects, found before parsing (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def _nul_in(data: Any) -> bool:

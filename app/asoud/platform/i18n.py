@@ -64,6 +64,18 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("المحتوى كبير جدًا", "محتوى الطلب يتجاوز {limit} بايت."),
         "tr": ("Gövde çok büyük", "İstek gövdesi {limit} baytı aşıyor."),
     },
+    "json_too_deep": {
+        "en": ("Body nested too deeply", "The request body nests more than {limit} levels."),
+        "fa": ("بدنه بیش از حد تودرتو", "بدنه درخواست بیش از {limit} سطح تودرتو است."),
+        "ar": ("المحتوى متداخل جدًا", "محتوى الطلب متداخل لأكثر من {limit} مستوى."),
+        "tr": ("Gövde çok iç içe", "İstek gövdesi {limit} düzeyden fazla iç içe."),
+    },
+    "amount_too_large": {
+        "en": ("Amount too large", "The total would exceed what one order can hold."),
+        "fa": ("مبلغ بیش از حد بزرگ", "جمع کل از سقف مجاز یک سفارش بیشتر می‌شود."),
+        "ar": ("المبلغ كبير جدًا", "سيتجاوز المجموع ما يمكن أن يحمله طلب واحد."),
+        "tr": ("Tutar çok büyük", "Toplam, bir siparişin taşıyabileceğini aşar."),
+    },
     "not_found": {
         "en": ("Not found", "The requested resource does not exist."),
         "fa": ("یافت نشد", "منبع درخواست‌شده وجود ندارد."),
@@ -535,6 +547,12 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "fa": "مبلغ معتبر نیست.",
         "ar": "مبلغ غير صالح.",
         "tr": "Geçerli bir tutar değil.",
+    },
+    "amount_too_large": {
+        "en": "The amount is larger than the platform can carry.",
+        "fa": "مبلغ از سقف قابل پردازش بیشتر است.",
+        "ar": "المبلغ أكبر مما تستطيع المنصة التعامل معه.",
+        "tr": "Tutar platformun taşıyabileceğinden büyük.",
     },
     "too_many_decimals": {
         "en": "Too many decimals for this currency.",

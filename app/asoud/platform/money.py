@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 # Minor units per currency; Iranian toman/rial are whole numbers.
 MINOR_UNITS = {"IRT": 0, "IRR": 0, "USD": 2, "EUR": 2, "TRY": 2, "AED": 2, "GBP": 2}
@@ -18,60 +19,65 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
+AMOUNT_PATTERN = re.compile(r"^\d{1,15}(\.\d{1,2})?$")
+
+
 def _parse_amount(value: object) -> Decimal:
-    if isinstance(value, float):
+    """Exactly what the schema documents: a string of up to 15 digits and 2 decimals."""
+    if not isinstance(value, str):
         raise ValueError("amount_as_string")  # floats lose cents: send "125000" or "12.50"
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError("invalid_amount") from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
+    if not AMOUNT_PATTERN.match(value):
         raise ValueError("invalid_amount")
-    return amount
+    return Decimal(value)
 
 
 Amount = Annotated[
     Decimal,
     BeforeValidator(_parse_amount),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
-    Field(json_schema_extra={"type": "string", "pattern": r"^\d+(\.\d+)?$"}),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN.pattern}),
 ]
 
 
-def _parse_signed(value: object) -> Decimal:
-    if isinstance(value, float):
-        raise ValueError("amount_as_string")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError("invalid_amount") from None
-    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
-        raise ValueError("invalid_amount")
-    return amount
-
-
-SignedAmount = Annotated[
+# What responses show: a Decimal as a string, never re-validated.
+ShownAmount = Annotated[
     Decimal,
-    BeforeValidator(_parse_signed),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
-    Field(json_schema_extra={"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}),
 ]
 
 
 class SignedMoney(BaseModel):
     """A movement: positive is money in, negative money out."""
 
-    amount: SignedAmount = Field(examples=["-125000"])
+    amount: ShownAmount = Field(examples=["-125000"])
     currency: str = Field(examples=["IRT"], min_length=3, max_length=3)
 
 
 class Money(BaseModel):
-    amount: Amount = Field(examples=["125000"])
+    """An amount the API shows: rendered from what the platform holds, never re-validated
+    against the input bounds (a cart whose prices rose must still be shown)."""
+
+    amount: ShownAmount = Field(examples=["125000"])
     currency: str = Field(examples=["IRT"], min_length=3, max_length=3)
+
+
+class MoneyIn(BaseModel):
+    """An amount a client sends: a string of up to 15 digits and 2 decimals, and a currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount = Field(examples=["125000"])
+    currency: str = Field(examples=["IRT"], pattern=r"^[A-Z]{3}$")
 
 
 def money(amount: Decimal | int, currency: str) -> Money:
     return Money(amount=quantize(Decimal(amount), currency), currency=currency)
+
+
+def within_bounds(amount: Decimal) -> bool:
+    """Can an order, a cart or a line carry this total (it is stored and shown as money)?"""
+    return amount <= MAX_AMOUNT
 
 
 def check_amount_precision(amount: Decimal, currency: str) -> Decimal:
@@ -86,7 +92,7 @@ def display(amount: Decimal | int, currency: str) -> str:
     return f"{quantize(Decimal(amount), currency):f} {currency}"
 
 
-def validated_amount(amount: Money, field: str) -> Decimal:
+def validated_amount(amount: MoneyIn, field: str) -> Decimal:
     """A positive amount in a supported currency with no more decimals than it has (422 if not)."""
     from asoud.platform.errors import field_error
 

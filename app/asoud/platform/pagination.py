@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from tortoise.expressions import Q
@@ -36,6 +37,54 @@ def cursor_value(value: Any, parse: Callable[[Any], T]) -> T:
         raise _invalid_cursor() from None
 
 
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+MAX_CURSOR_DECIMAL = Decimal("1e16")  # the widest DecimalField (18 digits, 2 decimals)
+
+
+def int4(value: Any) -> int:
+    """An int cursor component for an IntField (a bool or a float is not one)."""
+    return _bounded_int(value, INT4_MAX)
+
+
+def int8(value: Any) -> int:
+    return _bounded_int(value, INT8_MAX)
+
+
+def _bounded_int(value: Any, limit: int) -> int:
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.lstrip("-").isdigit()
+        and len(value) < 21
+    ):
+        value = int(value)
+    if type(value) is not int or not -limit - 1 <= value <= limit:  # a bool or float is not one
+        raise ValueError("out of range")
+    return value
+
+
+def decimal_value(value: Any) -> Decimal:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    number = Decimal(value)
+    if not number.is_finite() or abs(number) >= MAX_CURSOR_DECIMAL:
+        raise ValueError("out of range")
+    return number
+
+
+def timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return datetime.fromisoformat(value)
+
+
+def uuid_value(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return uuid.UUID(value)
+
+
 def decode_cursor(cursor: str, length: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -53,8 +102,8 @@ async def newest_first(
     """One keyset page ordered by (created_at, id) descending, and the cursor of the next."""
     if cursor:
         created_text, id_text = decode_cursor(cursor, 2)
-        created = cursor_value(created_text, datetime.fromisoformat)
-        last_id = cursor_value(id_text, uuid.UUID)
+        created = cursor_value(created_text, timestamp)
+        last_id = cursor_value(id_text, uuid_value)
         qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last_id))
     rows = await qs.order_by("-created_at", "-id").limit(limit + 1)
     if len(rows) <= limit:

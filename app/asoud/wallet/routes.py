@@ -8,6 +8,7 @@ from asoud.orders import services as orders
 from asoud.orders.schemas import OrderOut
 from asoud.platform.errors import uuid_or_404
 from asoud.platform.http import Api, Auth, Call
+from asoud.platform.money import money
 from asoud.wallet import services
 from asoud.wallet.schemas import Balances, LedgerPage, LedgerQuery, TransferIn, TransferOut
 
@@ -60,7 +61,7 @@ async def create_transfer(call: Call[TransferIn, Any]) -> TransferOut:
     )
     return TransferOut(
         transaction_id=transaction.id,
-        amount=call.body.amount,
+        amount=money(transaction.amount, transaction.currency),
         balance=await services.balance(user.id, call.body.amount.currency),
     )
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from asoud.platform.money import Money, SignedMoney
+from asoud.platform.money import Money, MoneyIn, SignedMoney
 from asoud.wallet.models import TransactionKind
 
 
@@ -19,7 +19,7 @@ class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     to_phone: str = Field(min_length=8, max_length=20)
-    amount: Money
+    amount: MoneyIn
 
 
 class TransferOut(BaseModel):

@@ -14,12 +14,13 @@ from asoud.identity.phone import normalise_phone
 from asoud.platform.errors import NotFound, field_error
 from asoud.platform.money import (
     Money,
+    MoneyIn,
     SignedMoney,
     money,
     quantize,
     validated_amount,
 )
-from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
+from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor, int8
 from asoud.wallet import ledger
 from asoud.wallet.models import Account, AccountKind, Entry, Transaction, TransactionKind
 from asoud.wallet.schemas import LedgerLine
@@ -50,7 +51,7 @@ async def _posted(dedupe_key: str, work: Any) -> Transaction:
         return existing
 
 
-async def transfer(sender: User, to_phone: str, amount: Money, key: str | None) -> Transaction:
+async def transfer(sender: User, to_phone: str, amount: MoneyIn, key: str | None) -> Transaction:
     value = validated_amount(amount, "body.amount")
     try:
         phone = normalise_phone(to_phone)
@@ -151,15 +152,15 @@ async def history(
     user: User, limit: int, cursor: str | None
 ) -> tuple[list[LedgerLine], str | None]:
     """The person's ledger lines, newest first (keyset on entry id): two queries."""
+    before = cursor_value(decode_cursor(cursor, 1)[0], int8) if cursor else None
     accounts = {
         a.id: a.currency for a in await Account.filter(user_id=user.id, kind=AccountKind.customer)
     }
     if not accounts:
         return [], None
     qs = Entry.filter(account_id__in=list(accounts)).select_related("transaction")
-    if cursor:
-        (last_id,) = decode_cursor(cursor, 1)
-        qs = qs.filter(id__lt=cursor_value(last_id, int))
+    if before is not None:
+        qs = qs.filter(id__lt=before)
     rows = await qs.order_by("-id").limit(limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

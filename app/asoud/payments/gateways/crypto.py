@@ -27,8 +27,10 @@ from asoud.payments.gateways.base import (
 
 
 def signature_valid(payload: bytes, signature: str, secret: str) -> bool:
+    if not secret or not signature:  # no key: nothing can be verified
+        return False
     expected = hmac.new(secret.encode(), payload, hashlib.sha512).hexdigest()
-    return bool(signature) and hmac.compare_digest(expected, signature.lower())
+    return hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace"))
 
 
 @dataclass

@@ -38,6 +38,8 @@ def verify_signature(
     payload: bytes, header: str, secret: str, tolerance: int, now: float | None = None
 ) -> None:
     """Stripe's scheme: `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`, v1 may repeat."""
+    if not secret:  # an empty key would make every forger's signature "valid"
+        raise SignatureError("no webhook secret is configured")
     parts = [item.split("=", 1) for item in header.split(",") if "=" in item]
     timestamps = [value for key, value in parts if key == "t"]
     signatures = [value for key, value in parts if key == "v1"]
@@ -49,7 +51,11 @@ def verify_signature(
     expected = hmac.new(
         secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
     ).hexdigest()
-    if not any(hmac.compare_digest(expected, signature) for signature in signatures):
+    # Bytes: compare_digest refuses non-ASCII str, and a header is whatever a client sends.
+    if not any(
+        hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+        for signature in signatures
+    ):
         raise SignatureError("no matching signature")
 
 
