@@ -144,7 +144,7 @@ async def bench_payments(env: dict[str, str], seconds: float) -> None:
                 started = await http.post(
                     "/api/v1/wallet/topups",
                     headers=auth,
-                    json={"amount": {"amount": "10000", "currency": "IRT"}},
+                    json={"amount": {"amount": "10000", "currency": "IRT"}, "gateway": "zarinpal"},
                 )
                 if started.status_code != 201:
                     return False

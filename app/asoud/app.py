@@ -82,7 +82,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *api.routes(),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        *docs_routes(api, title="ASOUD API", version=__version__),
+        *docs_routes(
+            api,
+            title="ASOUD API",
+            version=__version__,
+            deployment={"payment_gateways": list(settings.payment_gateways)},
+        ),
     ]
     app = Starlette(
         debug=False,  # tracebacks never reach a response, whatever ASOUD_DEBUG says

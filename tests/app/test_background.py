@@ -290,7 +290,7 @@ async def test_killed_worker_task_is_redelivered_and_takes_effect_once(
     session = (
         await client.post(
             "/api/v1/payments",
-            json={"target": "order", "target_id": order["id"]},
+            json={"target": "order", "target_id": order["id"], "gateway": "zarinpal"},
             headers=buyer.headers,
         )
     ).json()

@@ -163,7 +163,7 @@ async def test_editing_a_published_market_files_a_revision(
 @pytest.mark.parametrize(
     ("body", "field", "code"),
     [
-        ({"business_id": "Ab"}, "body.business_id", "string_too_short"),
+        ({"business_id": "Ab"}, "body.business_id", "invalid_business_id"),
         ({"business_id": "-bad-start"}, "body.business_id", "invalid_business_id"),
         ({"business_id": "UPPER-case"}, "body.business_id", "invalid_business_id"),
         (

@@ -207,7 +207,7 @@ async def test_gateway_down_changes_nothing_for_the_buyer(
     fake.down = True
     refused = await client.post(
         "/api/v1/payments",
-        json={"target": "order", "target_id": order["id"]},
+        json={"target": "order", "target_id": order["id"], "gateway": "zarinpal"},
         headers=buyer.headers | {"Accept-Language": "fa"},
     )
     assert refused.status_code == 503 and refused.json()["code"] == "payment_gateway_unavailable"
@@ -229,7 +229,7 @@ async def test_wallet_topup_through_the_gateway(
 ) -> None:
     started = await client.post(
         "/api/v1/wallet/topups",
-        json={"amount": {"amount": "250000", "currency": "IRT"}},
+        json={"amount": {"amount": "250000", "currency": "IRT"}, "gateway": "zarinpal"},
         headers=buyer.headers | {"Idempotency-Key": "topup-1"},
     )
     assert started.status_code == 201
@@ -261,13 +261,13 @@ async def test_subscription_fee_unlocks_market_submission(
     ] == "subscription_fee_unpaid"
     foreign = await client.post(
         "/api/v1/payments",
-        json={"target": "subscription", "target_id": market_id},
+        json={"target": "subscription", "target_id": market_id, "gateway": "zarinpal"},
         headers=buyer.headers,
     )
     assert foreign.status_code == 404
     session = await client.post(
         "/api/v1/payments",
-        json={"target": "subscription", "target_id": market_id},
+        json={"target": "subscription", "target_id": market_id, "gateway": "zarinpal"},
         headers=owner.headers,
     )
     assert session.json()["amount"] == {"amount": "500000", "currency": "IRT"}  # the leaf's fee
@@ -278,7 +278,7 @@ async def test_subscription_fee_unlocks_market_submission(
     ).status_code == 200
     paid_twice = await client.post(
         "/api/v1/payments",
-        json={"target": "subscription", "target_id": market_id},
+        json={"target": "subscription", "target_id": market_id, "gateway": "zarinpal"},
         headers=owner.headers,
     )
     assert paid_twice.status_code == 409 and paid_twice.json()["code"] == "already_paid"

@@ -229,7 +229,7 @@ async def test_refund_through_zarinpal_and_to_the_wallet(
     session = (
         await client.post(
             "/api/v1/payments",
-            json={"target": "order", "target_id": order["id"]},
+            json={"target": "order", "target_id": order["id"], "gateway": "zarinpal"},
             headers=buyer.headers,
         )
     ).json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from asoud.catalog import services
@@ -28,6 +28,8 @@ ANY_ROLE = frozenset(Access)
 
 
 class PublicationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     publish: bool = True
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from asoud.currencies import services
 from asoud.currencies.models import ExchangeRate, RateSource
 from asoud.platform.http import Api, Auth, Call
 from asoud.platform.money import Amount, Money
+from asoud.platform.values import whole_match
 
 api = Api()
 
@@ -28,10 +30,24 @@ class RateList(BaseModel):
     items: list[RateOut]
 
 
+# Quote units per base unit: positive, up to 16 digits and 8 decimals (the column's precision);
+# IRT per USD is large, USD per IRT is tiny.
+RATE = re.compile(
+    r"^(?:[1-9][0-9]{0,15}(?:\.[0-9]{1,8})?|0\.(?:"
+    + "|".join(f"0{{{zeros}}}[1-9][0-9]{{0,{7 - zeros}}}" for zeros in range(8))
+    + "))$"
+)
+Rate = Annotated[
+    Decimal,
+    BeforeValidator(lambda value: Decimal(whole_match(RATE, value, "invalid_rate"))),
+    WithJsonSchema({"type": "string", "pattern": RATE.pattern, "examples": ["600000"]}),
+]
+
+
 class RateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rate: Amount
+    rate: Rate
 
 
 class ConvertQuery(BaseModel):
@@ -92,7 +108,5 @@ async def convert(call: Call[Any, ConvertQuery]) -> Money:
 )
 async def set_rate(call: Call[RateIn, Any]) -> RateOut:
     """A manual rate wins over the provider's until it is set again."""
-    rate = await services.set_manual_rate(
-        call.path["base"].upper(), call.path["quote"].upper(), Decimal(call.body.rate)
-    )
+    rate = await services.set_manual_rate(call.path["base"], call.path["quote"], call.body.rate)
     return _view(rate)

@@ -68,6 +68,8 @@ async def set_manual_rate(base: str, quote: str, rate: Decimal) -> ExchangeRate:
     for field, code in (("path.base", base), ("path.quote", quote)):
         if code not in MINOR_UNITS:
             raise field_error(field, "unsupported_currency")
+    if base == quote:
+        raise field_error("path.quote", "same_currency")
     found, _ = await ExchangeRate.update_or_create(
         base=base, quote=quote, defaults={"rate": rate, "source": RateSource.manual}
     )

@@ -9,34 +9,81 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from asoud.markets.models import MarketStatus, MarketType, MemberRole, Visibility
-from asoud.platform.money import SUPPORTED_CURRENCIES
+from asoud.platform.money import Currency
 from asoud.platform.patch import absent
 from asoud.platform.references import ImageRef
+from asoud.platform.values import ClosingTime, EmailAddress, TimeOfDay, matching
 from asoud.taxonomy.schemas import CategoryId
 
-BUSINESS_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{3,61})[a-z0-9]$")
+BUSINESS_ID = re.compile(r"^[a-z0-9][a-z0-9-]{3,61}[a-z0-9]$")
 WEEKDAYS = ("sat", "sun", "mon", "tue", "wed", "thu", "fri")
 Weekday = Literal["sat", "sun", "mon", "tue", "wed", "thu", "fri"]
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+Interval = tuple[TimeOfDay, ClosingTime]
+
+# Degrees as a JSON number (rounded to 6 decimals, about 11 cm) or as canonical decimal text.
+LATITUDE = re.compile(r"^-?(?:90(?:\.0{1,6})?|[1-8]?[0-9](?:\.[0-9]{1,6})?)$")
+LONGITUDE = re.compile(r"^-?(?:180(?:\.0{1,6})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]{1,6})?)$")
+
+
+def _coordinate_parser(pattern: re.Pattern[str], limit: int) -> Any:
+    def parse(value: object) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and pattern.fullmatch(value):
+            return Decimal(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            degrees = Decimal(str(value))
+            if degrees.is_finite() and -limit <= degrees <= limit:
+                return degrees.quantize(Decimal("0.000001"))
+        raise ValueError("invalid_coordinate")
+
+    return BeforeValidator(parse)
+
+
+def _coordinate_schema(pattern: re.Pattern[str], limit: int) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": -limit, "maximum": limit},
+                {"type": "string", "pattern": pattern.pattern},
+                {"type": "null"},
+            ]
+        }
+    )
+
+
+Latitude = Annotated[
+    Decimal | None, _coordinate_parser(LATITUDE, 90), _coordinate_schema(LATITUDE, 90)
+]
+Longitude = Annotated[
+    Decimal | None, _coordinate_parser(LONGITUDE, 180), _coordinate_schema(LONGITUDE, 180)
+]
+BusinessId = Annotated[
+    str,
+    matching(BUSINESS_ID, "invalid_business_id"),
+    WithJsonSchema({"type": "string", "pattern": BUSINESS_ID.pattern}),
+    Field(examples=["tehran-books"]),
+]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def check_opening_hours(value: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
-    """Each day: a list of ["HH:MM", "HH:MM"] intervals, opening before closing, no overlaps."""
+def check_opening_hours(
+    value: dict[str, list[tuple[str, str]]],
+) -> dict[str, list[tuple[str, str]]]:
+    """Each day: a list of ["HH:MM", "HH:MM"] intervals, opening before closing, no overlaps.
+    (The pairs' format is in the schema; their order and overlaps are rules it cannot state.)"""
     for intervals in value.values():
         spans = []
-        for interval in intervals:
-            if len(interval) != 2 or not all(_HHMM.match(t) for t in interval):
+        for opening, closing in intervals:
+            if opening >= closing:
                 raise ValueError("invalid_hours")
-            if interval[0] >= interval[1]:
-                raise ValueError("invalid_hours")
-            spans.append((interval[0], interval[1]))
+            spans.append((opening, closing))
         spans.sort()
         for (_, end), (start, _) in itertools.pairwise(spans):
             if start < end:
@@ -54,46 +101,28 @@ class _Profile(_Strict):
     category_id: CategoryId = absent()
     city: str = absent(max_length=80)
     address: str = absent(max_length=300)
-    latitude: Decimal | None = Field(
-        default=None, ge=-90, le=90, decimal_places=6, allow_inf_nan=False
-    )
-    longitude: Decimal | None = Field(
-        default=None, ge=-180, le=180, decimal_places=6, allow_inf_nan=False
-    )
+    latitude: Latitude = None
+    longitude: Longitude = None
     contact_phone: str = absent(max_length=20)
-    contact_email: str = absent(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    contact_email: EmailAddress = absent()
     theme: dict[str, Annotated[str, Field(max_length=100)]] = absent(max_length=20)
-    opening_hours: dict[Weekday, list[list[str]]] = absent()
+    opening_hours: dict[Weekday, list[Interval]] = absent()
     logo_ref: ImageRef = absent()
     background_ref: ImageRef = absent()
     visibility: Visibility = absent()
 
     @field_validator("opening_hours")
     @classmethod
-    def _hours(cls, value: dict[str, list[list[str]]]) -> Any:
+    def _hours(cls, value: dict[str, list[tuple[str, str]]]) -> Any:
         return check_opening_hours(value)
 
 
 class MarketCreate(_Profile):
     type: MarketType
-    business_id: str = Field(min_length=5, max_length=63, examples=["tehran-books"])
+    business_id: BusinessId
     name: str = Field(min_length=2, max_length=120)
     category_id: CategoryId
-    currency: str = Field(default="IRT", min_length=3, max_length=3)
-
-    @field_validator("business_id")
-    @classmethod
-    def _business_id(cls, value: str) -> str:
-        if not BUSINESS_ID.match(value):
-            raise ValueError("invalid_business_id")
-        return value
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        if value not in SUPPORTED_CURRENCIES:
-            raise ValueError("invalid")
-        return value
+    currency: Currency = "IRT"
 
 
 class MarketPatch(_Profile):

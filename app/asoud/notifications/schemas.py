@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+from asoud.platform.values import EmailAddress, TimeOfDay, TimeZone
 
 
 class NotificationOut(BaseModel):
@@ -52,28 +51,10 @@ class Preferences(BaseModel):
     sms: bool = True
     push: bool = True
     email: bool = False
-    email_address: str = Field(default="", max_length=200)
-    quiet_start: str | None = Field(default=None, examples=["22:00"])
-    quiet_end: str | None = Field(default=None, examples=["08:00"])
-    timezone: str = Field(default="Asia/Tehran", max_length=40)
-
-    @field_validator("quiet_start", "quiet_end")
-    @classmethod
-    def _hhmm(cls, value: str | None) -> str | None:
-        if value is not None and not _HHMM.match(value):
-            raise ValueError("invalid_hours")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("invalid") from None
-        return value
+    email_address: EmailAddress = ""
+    quiet_start: TimeOfDay | None = None
+    quiet_end: TimeOfDay | None = None
+    timezone: TimeZone = "Asia/Tehran"
 
 
 class DeviceIn(BaseModel):

@@ -26,7 +26,7 @@ from asoud.notifications.services import event_data, notify_quietly
 from asoud.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.services import apply_action
 from asoud.orders.state import next_state
-from asoud.payments.gateways.base import Gateway, GatewayError, Outcome, PaymentRequest
+from asoud.payments.gateways.base import Gateway, GatewayError, Outcome, PaymentRequest, refusal
 from asoud.payments.gateways.crypto import CryptoProcessor
 from asoud.payments.gateways.paypal import PayPal
 from asoud.payments.gateways.stripe import Stripe
@@ -157,6 +157,8 @@ async def start(
     gateway = gateway_for(platform, gateway_name)
     if target is not Target.wallet_topup and target_id is None:
         raise field_error("body.target_id", "missing")
+    if target is not Target.wallet_topup and amount is not None:
+        raise field_error("body.amount", "extra_forbidden")  # the target decides the amount
     key = str(user.id) if target is Target.wallet_topup else str(target_id)
     existing = await _open_session(target, key)
     if existing is not None and existing.user_id == user.id:
@@ -171,6 +173,11 @@ async def start(
                 value, currency = await _subscription_fee(user, target_id)
             else:
                 value, currency = _topup_amount(amount)
+            refused = refusal(gateway.name, value, currency)
+            if refused is not None:  # rolls back the order's move to processing
+                raise field_error(
+                    "body.amount" if target is Target.wallet_topup else "body.gateway", refused
+                )
             session = await PaymentSession.create(
                 user_id=user.id,
                 target=target,

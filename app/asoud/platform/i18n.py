@@ -370,19 +370,19 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "idempotency_key_invalid": {
         "en": (
             "Bad Idempotency-Key",
-            "The Idempotency-Key header must be 1 to 255 printable characters.",
+            "The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
         ),
         "fa": (
             "کلید Idempotency-Key نامعتبر",
-            "سرآیند Idempotency-Key باید ۱ تا ۲۵۵ نویسه قابل چاپ باشد.",
+            "سرآیند Idempotency-Key باید ۱ تا ۲۵۵ نویسه قابل چاپ ASCII باشد.",
         ),
         "ar": (
             "مفتاح Idempotency-Key غير صالح",
-            "يجب أن يكون Idempotency-Key من 1 إلى 255 حرفًا قابلًا للطباعة.",
+            "يجب أن يكون Idempotency-Key من 1 إلى 255 حرفًا قابلًا للطباعة من ASCII.",
         ),
         "tr": (
             "Geçersiz Idempotency-Key",
-            "Idempotency-Key başlığı 1-255 yazdırılabilir karakter olmalıdır.",
+            "Idempotency-Key başlığı 1-255 yazdırılabilir ASCII karakter olmalıdır.",
         ),
     },
     "idempotency_key_reused": {
@@ -535,6 +535,48 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "fa": 'از قالب ["HH:MM", "HH:MM"] با شروع پیش از پایان استفاده کنید.',
         "ar": 'استخدم ["HH:MM", "HH:MM"] مع الفتح قبل الإغلاق.',
         "tr": 'Açılış kapanıştan önce olacak şekilde ["HH:MM", "HH:MM"] kullanın.',
+    },
+    "invalid_email": {
+        "en": "Not a valid e-mail address.",
+        "fa": "نشانی ایمیل معتبر نیست.",
+        "ar": "ليس عنوان بريد إلكتروني صالحًا.",
+        "tr": "Geçerli bir e-posta adresi değil.",
+    },
+    "invalid_time_zone": {
+        "en": 'Not a known time zone; use an IANA name such as "Asia/Tehran".',
+        "fa": 'منطقه زمانی شناخته‌شده نیست؛ نامی مانند "Asia/Tehran" به کار ببرید.',
+        "ar": 'ليست منطقة زمنية معروفة؛ استخدم اسمًا مثل "Asia/Tehran".',
+        "tr": 'Bilinen bir saat dilimi değil; "Asia/Tehran" gibi bir IANA adı kullanın.',
+    },
+    "invalid_coordinate": {
+        "en": "Not a valid coordinate (degrees, up to 6 decimals, within range).",
+        "fa": "مختصات معتبر نیست (درجه، حداکثر ۶ رقم اعشار، در محدوده).",
+        "ar": "إحداثية غير صالحة (بالدرجات، حتى 6 منازل عشرية، ضمن النطاق).",
+        "tr": "Geçerli bir koordinat değil (derece, en fazla 6 ondalık, aralık içinde).",
+    },
+    "invalid_rate": {
+        "en": 'Send a positive rate as a string with up to 8 decimals, e.g. "0.0000165".',
+        "fa": 'نرخ مثبت را به صورت رشته با حداکثر ۸ رقم اعشار بفرستید، مثلاً "0.0000165".',
+        "ar": 'أرسل سعرًا موجبًا كنص بحد أقصى 8 منازل عشرية، مثل "0.0000165".',
+        "tr": 'Pozitif kuru en fazla 8 ondalıklı metin olarak gönderin, örn. "0.0000165".',
+    },
+    "same_currency": {
+        "en": "A rate needs two different currencies.",
+        "fa": "نرخ به دو ارز متفاوت نیاز دارد.",
+        "ar": "يحتاج السعر إلى عملتين مختلفتين.",
+        "tr": "Bir kur iki farklı para birimi gerektirir.",
+    },
+    "gateway_currency_unsupported": {
+        "en": "This payment gateway does not take this currency.",
+        "fa": "این درگاه پرداخت این ارز را نمی‌پذیرد.",
+        "ar": "بوابة الدفع هذه لا تقبل هذه العملة.",
+        "tr": "Bu ödeme sağlayıcısı bu para birimini kabul etmiyor.",
+    },
+    "amount_below_gateway_minimum": {
+        "en": "The amount is below the smallest this payment gateway takes.",
+        "fa": "مبلغ کمتر از حداقل مبلغ قابل پذیرش این درگاه است.",
+        "ar": "المبلغ أقل من الحد الأدنى الذي تقبله بوابة الدفع هذه.",
+        "tr": "Tutar, bu ödeme sağlayıcısının kabul ettiği en küçük tutarın altında.",
     },
     "amount_as_string": {
         "en": 'Send amounts as strings, e.g. "125000".',

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 HEADER = "Idempotency-Key"
 TTL_SECONDS = 24 * 3600
 IN_PROGRESS_TTL_SECONDS = 60
-MAX_KEY_LENGTH = 255
+# Visible ASCII, spaces only inside (HTTP trims them at the ends): 1 to 255 characters.
+KEY_PATTERN = re.compile(r"^[!-~](?:[ -~]{0,253}[!-~])?$")
 
 
 def _fingerprint(call: Call[Any, Any]) -> str:
@@ -38,7 +40,7 @@ async def run_idempotent(
     key = call.request.headers.get(HEADER)
     if key is None:
         return await produce()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not KEY_PATTERN.fullmatch(key):
         raise DomainError("idempotency_key_invalid", status=400)
     principal = getattr(getattr(call.principal, "user", None), "id", "anonymous")
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]

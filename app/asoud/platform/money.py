@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -19,30 +20,59 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
-AMOUNT_PATTERN = re.compile(r"^\d{1,15}(\.\d{1,2})?$")
+# Canonical decimal text, as JSON Schema (ECMA-262) reads it: ASCII digits, no leading zeros,
+# nothing after the last digit; the server matches with fullmatch so "1\n" or "١٢" never pass.
+AMOUNT_PATTERN = re.compile(r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?$")
+POSITIVE_AMOUNT_PATTERN = re.compile(
+    r"^(?:[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+)
+WHOLE_AMOUNT_PATTERN = re.compile(r"^[1-9][0-9]{0,14}$")  # currencies without minor units
 
 
-def _parse_amount(value: object) -> Decimal:
-    """Exactly what the schema documents: a string of up to 15 digits and 2 decimals."""
-    if not isinstance(value, str):
-        raise ValueError("amount_as_string")  # floats lose cents: send "125000" or "12.50"
-    if not AMOUNT_PATTERN.match(value):
-        raise ValueError("invalid_amount")
-    return Decimal(value)
+def _amount_parser(pattern: re.Pattern[str]) -> Callable[[object], Decimal]:
+    def parse(value: object) -> Decimal:
+        """Exactly what the schema documents: a string of up to 15 digits and 2 decimals."""
+        if not isinstance(value, str):
+            raise ValueError("amount_as_string")  # floats lose cents: send "125000" or "12.50"
+        if not pattern.fullmatch(value):
+            raise ValueError("invalid_amount")
+        return Decimal(value)
+
+    return parse
 
 
+_AS_TEXT = PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_parse_amount),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    BeforeValidator(_amount_parser(AMOUNT_PATTERN)),
+    _AS_TEXT,
     WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN.pattern}),
+]
+PositiveAmount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_parser(POSITIVE_AMOUNT_PATTERN)),
+    _AS_TEXT,
+    WithJsonSchema({"type": "string", "pattern": POSITIVE_AMOUNT_PATTERN.pattern}),
+]
+
+
+def _currency(value: object) -> str:
+    if not isinstance(value, str) or value not in MINOR_UNITS:
+        raise ValueError("unsupported_currency")
+    return value
+
+
+Currency = Annotated[
+    str,
+    BeforeValidator(_currency),
+    WithJsonSchema({"type": "string", "enum": list(SUPPORTED_CURRENCIES)}),
 ]
 
 
 # What responses show: a Decimal as a string, never re-validated.
 ShownAmount = Annotated[
     Decimal,
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    _AS_TEXT,
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}),
 ]
 
@@ -62,13 +92,22 @@ class Money(BaseModel):
     currency: str = Field(examples=["IRT"], min_length=3, max_length=3)
 
 
+def _whole_in_currencies_without_minor_units(schema: dict[str, Any]) -> None:
+    whole = [code for code, units in MINOR_UNITS.items() if units == 0]
+    schema["if"] = {"properties": {"currency": {"enum": whole}}, "required": ["currency"]}
+    schema["then"] = {"properties": {"amount": {"pattern": WHOLE_AMOUNT_PATTERN.pattern}}}
+
+
 class MoneyIn(BaseModel):
-    """An amount a client sends: a string of up to 15 digits and 2 decimals, and a currency."""
+    """An amount a client sends: a positive string of up to 15 digits and as many decimals as
+    the currency has (none for IRT and IRR, 2 for the others), and a supported currency."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_whole_in_currencies_without_minor_units
+    )
 
-    amount: Amount = Field(examples=["125000"])
-    currency: str = Field(examples=["IRT"], pattern=r"^[A-Z]{3}$")
+    amount: PositiveAmount = Field(examples=["125000"])
+    currency: Currency = Field(examples=["IRT"])
 
 
 def money(amount: Decimal | int, currency: str) -> Money:

@@ -11,7 +11,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-IMAGE_REF_PATTERN = r"^(https://[^\s<>\"'`]+)?$"
+from asoud.platform.values import WHITESPACE
+
+# No controls, spaces or quotes inside a URL; spelled without "\s", which Python, ECMA-262 and
+# Rust (pydantic's engine) read differently.
+IMAGE_REF_PATTERN = f"^(?:https://[^\\x00-\\x20\\x7f<>\"'`{WHITESPACE}]+)?$"
 
 ImageRef = Annotated[
     str,

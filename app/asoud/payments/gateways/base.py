@@ -53,3 +53,24 @@ class Gateway(Protocol):
     async def refund(
         self, authority: str, capture: str, refund_key: str, amount: Decimal, currency: str
     ) -> str: ...
+
+
+# What each gateway takes: currency → the smallest amount it accepts, in whole units (a power
+# of ten, so the OpenAPI document can state it as a pattern). Zarinpal settles rials only
+# (IRT is converted by Zarinpal itself); the card and crypto processors take no rials.
+ACCEPTS: dict[str, dict[str, int]] = {
+    "zarinpal": {"IRR": 1000, "IRT": 100},
+    "stripe": {"USD": 1, "EUR": 1, "GBP": 1, "TRY": 10, "AED": 10},
+    "paypal": {"USD": 1, "EUR": 1, "GBP": 1},
+    "crypto": {"USD": 1, "EUR": 1},
+}
+
+
+def refusal(gateway: str, amount: Decimal, currency: str) -> str | None:
+    """Why the gateway would refuse this charge (a message code), or None if it takes it."""
+    minimums = ACCEPTS.get(gateway, {})
+    if currency not in minimums:
+        return "gateway_currency_unsupported"
+    if amount < minimums[currency]:
+        return "amount_below_gateway_minimum"
+    return None
