@@ -164,6 +164,8 @@ async def seed_demo_data() -> list[str]:
             "longitude": Decimal("59.606"),
             "contact_phone": "+985138000000",
             "fee_paid_at": datetime.now(UTC),
+            "fee_paid_amount": leaf.subscription_fee or Decimal(0),
+            "fee_paid_currency": leaf.fee_currency,
             "published_at": datetime.now(UTC),
         },
     )

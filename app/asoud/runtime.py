@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -55,6 +56,9 @@ class Platform:
     http: httpx.AsyncClient
     sms: SmsRouter
     tasks: AsyncBroker
+    # Outbound adapters built once per process (payment gateways, push senders), so what
+    # they hold (PayPal's and FCM's OAuth tokens) lives as long as the process does.
+    adapters: dict[str, Any] = field(default_factory=dict)
     _orm: TortoiseContext | None = None
     _schedule: asyncio.Task[None] | None = None
 

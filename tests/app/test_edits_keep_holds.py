@@ -25,7 +25,6 @@ from asoud.identity.models import User
 from asoud.markets import services as markets
 from asoud.markets.models import Market, MarketStatus
 from asoud.markets.schemas import MarketPatch
-from asoud.markets.services import mark_subscription_paid
 from asoud.orders.models import Order, OrderLine
 from asoud.orders.services import owner_action
 from asoud.orders.stock import StockLedgerMismatch
@@ -40,6 +39,7 @@ from tests.support.market import (
     Actor,
     actor,
     open_market,
+    pay_fee,
     published_market,
     published_product,
 )
@@ -227,7 +227,7 @@ async def test_a_market_edit_from_a_stale_read_keeps_its_status(
 ) -> None:
     market = await open_market(client, owner, "stale-market", **PROFILE)
     stale = await Market.get(id=market["id"])  # read while a draft ...
-    await mark_subscription_paid(market["id"])
+    await pay_fee(market["id"])
     submitted = await client.post(f"/api/v1/markets/{market['id']}/submit", headers=owner.headers)
     assert submitted.status_code == 200  # ... queued for review meanwhile
     await markets.edit_market(platform, stale, MarketPatch(slogan="Fresh every day"))
@@ -240,7 +240,7 @@ async def test_an_edit_of_a_market_published_meanwhile_files_a_revision(
     client: httpx.AsyncClient, platform: Platform, owner: Actor, staff: Actor
 ) -> None:
     market = await open_market(client, owner, "raced-review", **PROFILE)
-    await mark_subscription_paid(market["id"])
+    await pay_fee(market["id"])
     await client.post(f"/api/v1/markets/{market['id']}/submit", headers=owner.headers)
     stale = await Market.get(id=market["id"])  # queued when read ...
     approved = await client.post(

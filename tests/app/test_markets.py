@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from asoud.markets.models import Market, MarketStatus
-from asoud.markets.services import mark_subscription_paid
 from asoud.runtime import Platform
 from tests.support.market import (
     GENEROUS_LIMITS,
@@ -16,6 +15,7 @@ from tests.support.market import (
     Actor,
     actor,
     open_market,
+    pay_fee,
     published_market,
     queries_of,
 )
@@ -40,7 +40,7 @@ async def test_market_goes_from_draft_to_published_through_review(
 
     unpaid = await client.post(f"/api/v1/markets/{mid}/submit", headers=owner.headers)
     assert unpaid.status_code == 409 and unpaid.json()["code"] == "subscription_fee_unpaid"
-    await mark_subscription_paid(mid)
+    await pay_fee(mid)
     incomplete = await client.post(f"/api/v1/markets/{mid}/submit", headers=owner.headers)
     assert (
         incomplete.status_code == 409 and incomplete.json()["code"] == "market_profile_incomplete"

@@ -81,6 +81,8 @@ async def test_paypal_order_approved_and_captured_once(
     assert refund.json()["refunded"] == {"amount": "20.00", "currency": "EUR"}
     assert fake.refunds[0]["amount"] == {"value": "20.00", "currency_code": "EUR"}
     assert fake.refunds[0]["capture_id"].startswith("CAP")
+    # create, capture and refund: one OAuth token, held by the process's PayPal client
+    assert fake.tokens_issued == 1
 
 
 async def test_declined_capture_and_cancelled_approval_fail_the_payment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,21 @@ class FakeZarinpal:
     down: bool = False
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     verify_calls: int = 0
+    request_calls: int = 0
+    refund_calls: int = 0
+    # Zarinpal's other answers: an error code verify gives instead (e.g. -12 too many
+    # attempts, -52 unexpected error), and a gate every call waits on (a hanging gateway).
+    verify_error: int | None = None
+    hang: asyncio.Event | None = None
+    waiting: int = 0  # calls held by the gate right now
+
+    async def _gate(self) -> None:
+        if self.hang is not None:
+            self.waiting += 1
+            try:
+                await self.hang.wait()
+            finally:
+                self.waiting -= 1
 
     def app(self) -> Starlette:
         def error(code: int, message: str, status: int = 400) -> JSONResponse:
@@ -30,6 +46,8 @@ class FakeZarinpal:
             )
 
         async def request(req: Request) -> Response:
+            self.request_calls += 1
+            await self._gate()
             if self.down:
                 return Response("upstream down", 502)
             body = await req.json()
@@ -71,8 +89,11 @@ class FakeZarinpal:
 
         async def verify(req: Request) -> Response:
             self.verify_calls += 1
+            await self._gate()
             if self.down:
                 return Response("upstream down", 502)
+            if self.verify_error is not None:
+                return error(self.verify_error, "Zarinpal could not decide", 400)
             body = await req.json()
             payment = self.payments.get(body.get("authority", ""))
             if body.get("merchant_id") != self.merchant_id:
@@ -113,6 +134,7 @@ class FakeZarinpal:
 
 def _zarinpal_refund(fake: FakeZarinpal) -> Route:
     async def refund(req: Request) -> Response:
+        fake.refund_calls += 1
         body = await req.json()
         payment = fake.payments.get(body.get("authority", ""))
         if payment is None or not payment["verified"]:
@@ -123,6 +145,7 @@ def _zarinpal_refund(fake: FakeZarinpal) -> Route:
         if payment["refunded"] + int(body["amount"]) > payment["amount"]:
             return JSONResponse({"data": [], "errors": {"code": -9, "message": "amount"}}, 400)
         payment["refunded"] += int(body["amount"])
+        await fake._gate()  # done at Zarinpal; only the answer is late
         return JSONResponse(
             {"data": {"code": 100, "refund_id": secrets.randbelow(10**6)}, "errors": []}
         )
@@ -265,6 +288,7 @@ class FakePayPal:
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     captures: int = 0
+    tokens_issued: int = 0
 
     def app(self, base_url_holder: dict[str, str]) -> Starlette:
         import base64
@@ -277,6 +301,7 @@ class FakePayPal:
                 return JSONResponse({"error": "invalid_client"}, 401)
             access = "A21" + secrets.token_hex(12)
             tokens.add(access)
+            self.tokens_issued += 1
             return JSONResponse(
                 {"access_token": access, "token_type": "Bearer", "expires_in": 32400}
             )

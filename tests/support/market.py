@@ -71,11 +71,23 @@ async def open_market(
     return response.json()  # type: ignore[no-any-return]
 
 
+async def pay_fee(market_id: str) -> None:
+    """The market's subscription fee as a settled payment would record it."""
+    from tortoise.transactions import in_transaction
+
+    from asoud.markets.models import Market
+    from asoud.markets.services import fee_due
+
+    async with in_transaction():
+        due, currency = await fee_due(await Market.get(id=market_id))
+        await mark_subscription_paid(market_id, due, currency)
+
+
 async def published_market(
     client: httpx.AsyncClient, owner: Actor, staff: Actor, business_id: str, **extra: Any
 ) -> dict[str, Any]:
     market = await open_market(client, owner, business_id, **PROFILE, **extra)
-    await mark_subscription_paid(market["id"])
+    await pay_fee(market["id"])
     submitted = await client.post(f"/api/v1/markets/{market['id']}/submit", headers=owner.headers)
     assert submitted.status_code == 200, submitted.text
     approved = await client.post(

@@ -7,9 +7,10 @@ from decimal import Decimal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from asoud.discounts.models import DiscountKind
-from asoud.platform.money import Amount, Money
+from asoud.platform.money import Money, PositiveAmount
 from asoud.platform.patch import absent
 
 
@@ -17,9 +18,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# A percentage is 1 to 100 with up to 2 decimals; stated in the schema as well.
+PERCENTAGE = r"^(?:100(?:\.0{1,2})?|[1-9][0-9]?(?:\.[0-9]{1,2})?)$"
+_PERCENTAGE_RULE: JsonDict = {
+    "if": {"properties": {"kind": {"const": DiscountKind.percentage.value}}},
+    "then": {"properties": {"value": {"pattern": PERCENTAGE}}},
+}
+
+
 class DiscountCreate(_Strict):
+    model_config = ConfigDict(json_schema_extra=_PERCENTAGE_RULE)
+
     kind: DiscountKind
-    value: Amount = Field(description="percentage 1-100, or an amount in the market's currency")
+    value: PositiveAmount = Field(
+        description="percentage 1-100, or an amount in the market's currency"
+    )
     product_id: UUID | None = Field(default=None, description="only this product's lines")
     expires_at: datetime | None = None
     usage_limit: int | None = Field(default=None, ge=1, le=1_000_000)

@@ -75,6 +75,9 @@ class Market(Model):
     logo_ref = fields.CharField(max_length=300, default="")
     background_ref = fields.CharField(max_length=300, default="")
     fee_paid_at = fields.DatetimeField(null=True)
+    # What was paid, so moving to a dearer category leaves the difference due.
+    fee_paid_amount = fields.DecimalField(max_digits=18, decimal_places=2, default=0)
+    fee_paid_currency = fields.CharField(max_length=3, default="")
     review_reason = fields.TextField(default="")
     published_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)

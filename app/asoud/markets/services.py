@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -39,6 +40,7 @@ from asoud.markets.schemas import (
 from asoud.platform.database import save_changes
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
 from asoud.runtime import Platform
+from asoud.taxonomy.models import Category
 from asoud.taxonomy.services import leaf_category
 
 SUBMITTABLE = (MarketStatus.draft, MarketStatus.needs_editing, MarketStatus.not_published)
@@ -144,7 +146,8 @@ async def _transition(
 async def submit(platform: Platform, market: Market) -> Market:
     if market.status not in SUBMITTABLE:
         raise _refuse(market, "submitted")
-    if market.fee_paid_at is None:
+    due, _ = await fee_due(market)
+    if due > 0:
         raise Conflict("subscription_fee_unpaid")
     complete = (
         (market.contact_phone or market.contact_email)
@@ -200,9 +203,25 @@ async def reactivate(platform: Platform, market: Market) -> Market:
     )
 
 
-async def mark_subscription_paid(market_id: Any) -> None:
-    """Called by payments when the subscription fee is settled (idempotent)."""
-    await Market.filter(id=market_id, fee_paid_at__isnull=True).update(fee_paid_at=_now())
+async def fee_due(market: Market, category_id: int | None = None) -> tuple[Decimal, str]:
+    """What is still owed for the market's category, or the one it is moving to: the fee
+    less what was paid (in the same currency), so a move to a dearer category after paying
+    for a cheap one leaves the difference due. No fee (or 0) means nothing is owed."""
+    category = await Category.get(id=category_id or market.category_id)
+    fee = category.subscription_fee or Decimal(0)
+    paid = market.fee_paid_amount if market.fee_paid_currency == category.fee_currency else 0
+    return max(fee - paid, Decimal(0)), category.fee_currency
+
+
+async def mark_subscription_paid(market_id: Any, amount: Decimal, currency: str) -> None:
+    """Called once per settled fee payment, inside the payment's settling transaction."""
+    market = await Market.filter(id=market_id).select_for_update().get()
+    if market.fee_paid_currency not in ("", currency):
+        market.fee_paid_amount = Decimal(0)  # paid for a category priced in another currency
+    market.fee_paid_amount += amount
+    market.fee_paid_currency = currency
+    market.fee_paid_at = _now()
+    await market.save(update_fields=["fee_paid_amount", "fee_paid_currency", "fee_paid_at"])
 
 
 async def decide_revision(
@@ -222,7 +241,13 @@ async def decide_revision(
         if decision == "approve":
             market = await Market.filter(id=revision.market_id).select_for_update().get()
             patch = MarketPatch.model_validate(revision.changes)
-            await save_changes(market, patch.model_dump(exclude_unset=True))
+            changes = patch.model_dump(exclude_unset=True)
+            moving_to = changes.get("category_id")
+            if moving_to is not None and moving_to != market.category_id:
+                due, _ = await fee_due(market, moving_to)
+                if due > 0:  # the owner pays the difference first (POST /payments)
+                    raise Conflict("subscription_fee_unpaid")
+            await save_changes(market, changes)
             revision.status = RevisionStatus.approved
         else:
             _require_reason(reason)

@@ -19,15 +19,16 @@ from asoud.platform.money import MAX_AMOUNT, money
 
 
 async def sellable_product(user: User, product_id: object) -> Product:
-    """A published product of a published market the buyer may see, or 404/409."""
+    """A published product of a published market the buyer may see; anything else is the
+    same 404 as an unknown id (a draft's existence is the owner's business)."""
     product = await Product.get_or_none(id=uuid_or_404(product_id)).select_related("market")
     if product is None:
         raise NotFound()
     market: Market = product.market  # type: ignore[assignment]
+    if product.status is not ProductStatus.published or market.status is not MarketStatus.published:
+        raise NotFound()
     if not await can_view_storefront(user, market):
         raise NotFound()
-    if product.status is not ProductStatus.published or market.status is not MarketStatus.published:
-        raise Conflict("product_unavailable")
     return product
 
 

@@ -12,6 +12,7 @@ from asoud.orders.schemas import (
     CartItemIn,
     CartItemPatch,
     CartOut,
+    CartRestored,
     Carts,
     CheckoutIn,
     OrderListQuery,
@@ -157,10 +158,30 @@ async def get_order(call: Call[Any, Any]) -> OrderOut:
     errors=[404, 409],
 )
 async def cancel_order(call: Call[Any, Any]) -> OrderOut:
-    """Only while `pending`; the held stock and discount use are given back."""
+    """While `pending`, or `processing` when a payment hangs; the held stock and discount use
+    are given back, and a payment that still succeeds later goes to the buyer's wallet."""
     return await services.cancel_by_customer(
         call.platform, call.principal.user, uuid_or_404(call.path["order_id"])
     )
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/orders/{order_id}/cart",
+    summary="Put a failed or cancelled order back in my cart",
+    tags=["orders"],
+    auth=Auth.user,
+    responses={200: CartRestored},
+    errors=[404, 409],
+)
+async def restore_cart(call: Call[Any, Any]) -> CartRestored:
+    """After a failed or cancelled payment: the order's lines go back into the market's cart
+    (merged with what is there, at today's prices) to check out and pay again."""
+    restored, skipped = await services.restore_cart(
+        call.principal.user, uuid_or_404(call.path["order_id"])
+    )
+    cart = await carts.cart_of(restored, current_language.get()) if restored else None
+    return CartRestored(cart=cart, not_restored=skipped)
 
 
 @api.endpoint(

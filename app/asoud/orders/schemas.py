@@ -44,6 +44,18 @@ class Carts(BaseModel):
     items: list[CartOut]
 
 
+class LineNotRestored(BaseModel):
+    product_id: UUID
+    code: str = Field(description="why: not_found (no longer sold), insufficient_stock ...")
+
+
+class CartRestored(BaseModel):
+    """The order's lines back in the cart at today's prices, except those that cannot be."""
+
+    cart: CartOut | None
+    not_restored: list[LineNotRestored]
+
+
 class CheckoutIn(_Strict):
     market_id: UUID
     payment_method: PaymentMethod = PaymentMethod.cash

@@ -20,11 +20,12 @@ from asoud.identity.models import User
 from asoud.markets.access import can_view_storefront
 from asoud.markets.models import Market, MarketStatus
 from asoud.notifications.services import event_data, notify_quietly
+from asoud.orders import cart as carts
 from asoud.orders import stock
 from asoud.orders.models import Cart, CartItem, Order, OrderLine, OrderStatus, PaymentMethod
-from asoud.orders.schemas import CheckoutIn, OrderLineOut, OrderOut
+from asoud.orders.schemas import CheckoutIn, LineNotRestored, OrderLineOut, OrderOut
 from asoud.orders.state import next_state
-from asoud.platform.errors import Conflict, NotFound
+from asoud.platform.errors import Conflict, DomainError, NotFound
 from asoud.platform.money import display, money, within_bounds
 from asoud.runtime import Platform
 
@@ -192,7 +193,7 @@ async def checkout(
     return view(order, lines, discount.code if discount else None)
 
 
-TAKES = ("accept_cash", "payment_succeeded")
+TAKES = ("accept_cash", "payment_succeeded", "pay_from_wallet")
 RELEASES = ("reject", "cancel", "expire", "payment_failed")
 
 
@@ -200,7 +201,7 @@ async def _invalidate_after(
     platform: Platform, order: Order, action: str, lines: list[OrderLine]
 ) -> None:
     """A sale made final changes only sales counts; a release makes units available again."""
-    if action in TAKES or action == "wallet_payment":
+    if action in TAKES:
         await catalog_cache.invalidate(platform, [str(order.market_id)], popularity_only=True)
     elif action in RELEASES:
         await catalog_cache.invalidate(
@@ -277,24 +278,40 @@ async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Orde
         order = await Order.filter(id=order_id, user_id=user.id).select_for_update().first()
         if order is None:
             raise NotFound()
-        next_state(order, "start_payment")
-        if order.payment_method is not PaymentMethod.online:
-            raise Conflict(
-                "transition_not_allowed",
-                entity="order",
-                current=order.status.value,
-                action="paid online",
-                extra={"current_status": order.status.value},
-            )
-        lines = await OrderLine.filter(order_id=order.id).order_by("id")
-        await stock.take(order, lines)
-        await discounts.consume(order.id)
-        await charge_for_order(user.id, order.total, order.currency, order.id)
-        order.status = OrderStatus.paid
+        lines = await apply_action(order, "pay_from_wallet")
+        if order.total > 0:
+            await charge_for_order(user.id, order.total, order.currency, order.id)
         await order.save()
-    await _invalidate_after(platform, order, "wallet_payment", lines)
+    await _invalidate_after(platform, order, "pay_from_wallet", lines)
     await notify_order_status(platform, order)
     return order
+
+
+RESTORABLE = (OrderStatus.failed, OrderStatus.cancelled)
+
+
+async def restore_cart(user: User, order_id: Any) -> tuple[Cart | None, list[LineNotRestored]]:
+    """The lines of a failed or cancelled order, back in the cart one by one under the usual
+    add-to-cart rules; a line that cannot go back is reported, not fatal."""
+    order = await Order.get_or_none(id=order_id, user_id=user.id)
+    if order is None:
+        raise NotFound()
+    if order.status not in RESTORABLE:
+        raise Conflict(
+            "transition_not_allowed",
+            entity="order",
+            current=order.status.value,
+            action="put back in the cart",
+            extra={"current_status": order.status.value},
+        )
+    restored: Cart | None = None
+    skipped: list[LineNotRestored] = []
+    for line in await OrderLine.filter(order_id=order.id).order_by("id"):
+        try:
+            restored = await carts.add_item(user, line.product_id, line.quantity)
+        except DomainError as refused:
+            skipped.append(LineNotRestored(product_id=line.product_id, code=refused.code))
+    return restored, skipped
 
 
 async def cancel_by_customer(platform: Platform, user: User, order_id: Any) -> OrderOut:

@@ -57,3 +57,40 @@ class PaymentSession(Model):
     class Meta:
         table = "payments_session"
         indexes = (("target", "target_id"), ("status", "created_at"))
+
+
+class RefundStatus(StrEnum):
+    requested = "requested"  # recorded, the gateway asked (or about to be); outcome not known
+    succeeded = "succeeded"
+    failed = "failed"  # the gateway refused: the amount is refundable again
+
+
+class Refund(Model):
+    """Money given back on an order: recorded (and counted against what is left to refund)
+    before the gateway is asked, so no transaction waits on the gateway and no retry or
+    concurrent request can refund more than was paid."""
+
+    # foreign-key columns Tortoise adds beside the relations (typed for mypy)
+    order_id: uuid.UUID
+    session_id: uuid.UUID | None
+
+    id = fields.UUIDField(primary_key=True)
+    order: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "asoud.Order", related_name="refunds", on_delete=fields.RESTRICT
+    )
+    session: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
+        "asoud.PaymentSession", related_name="refunds", null=True, on_delete=fields.RESTRICT
+    )
+    key = fields.CharField(max_length=64, description="sha256 of the request's Idempotency-Key")
+    amount = fields.DecimalField(max_digits=18, decimal_places=2)
+    currency = fields.CharField(max_length=3)
+    status = fields.CharEnumField(RefundStatus, max_length=16, default=RefundStatus.requested)
+    gateway_reference = fields.CharField(max_length=100, default="")
+    failure_reason = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    settled_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "payments_refund"
+        unique_together = (("order", "key"),)
+        indexes = (("status", "created_at"),)

@@ -236,7 +236,7 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "tr": ("Çakışma", "İstek mevcut durumla çakışıyor."),
     },
     "transition_not_allowed": {
-        "en": ("Not allowed now", "A {entity} in state '{current}' cannot be {action}."),
+        "en": ("Not allowed now", "This {entity} is '{current}': it cannot be {action}."),
         "fa": ("اکنون مجاز نیست", "{entity} در وضعیت «{current}» را نمی‌توان {action} کرد."),
         "ar": ("غير مسموح الآن", "لا يمكن تنفيذ {action} على {entity} في الحالة '{current}'."),
         "tr": (
@@ -453,6 +453,54 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "fa": ("قبلاً پرداخت شده", "این مورد پیش‌تر پرداخت شده است."),
         "ar": ("مدفوع مسبقًا", "تم دفع هذا من قبل."),
         "tr": ("Zaten ödendi", "Bu zaten ödendi."),
+    },
+    "payment_in_progress": {
+        "en": (
+            "Payment in progress",
+            "A payment of this is open at another gateway. Finish it there, or wait until "
+            "it is closed.",
+        ),
+        "fa": (
+            "پرداخت در جریان است",
+            "پرداختی برای این مورد در درگاه دیگری باز است. آن را تمام کنید یا تا بسته شدنش صبر کنید.",
+        ),
+        "ar": (
+            "الدفع قيد التنفيذ",
+            "هناك دفعة مفتوحة لهذا في بوابة أخرى. أكملها هناك أو انتظر حتى تُغلق.",
+        ),
+        "tr": (
+            "Ödeme sürüyor",
+            "Bunun için başka bir ödeme sağlayıcısında açık bir ödeme var. Orada tamamlayın "
+            "veya kapanmasını bekleyin.",
+        ),
+    },
+    "refund_refused": {
+        "en": ("Refund refused", "The payment gateway refused this refund; nothing was moved."),
+        "fa": ("بازپرداخت رد شد", "درگاه پرداخت این بازپرداخت را نپذیرفت؛ مبلغی جابه‌جا نشد."),
+        "ar": ("رُفض الاسترداد", "رفضت بوابة الدفع هذا الاسترداد؛ لم يُنقل أي مبلغ."),
+        "tr": ("İade reddedildi", "Ödeme sağlayıcısı bu iadeyi reddetti; para aktarılmadı."),
+    },
+    "refund_in_doubt": {
+        "en": (
+            "Refund being confirmed",
+            "The gateway did not say whether this refund went through; asking again could "
+            "refund twice. Staff will confirm it with the gateway.",
+        ),
+        "fa": (
+            "بازپرداخت در حال تأیید",
+            "درگاه اعلام نکرد این بازپرداخت انجام شد یا نه؛ درخواست دوباره ممکن است دو بار "
+            "بازپرداخت کند. پشتیبانی آن را با درگاه تأیید می‌کند.",
+        ),
+        "ar": (
+            "الاسترداد قيد التأكيد",
+            "لم تُبلغ البوابة إن كان الاسترداد قد تم؛ قد يؤدي الطلب مجددًا إلى استرداد مزدوج. "
+            "سيؤكده فريق الدعم مع البوابة.",
+        ),
+        "tr": (
+            "İade doğrulanıyor",
+            "Sağlayıcı bu iadenin yapılıp yapılmadığını bildirmedi; yeniden istemek iki kez "
+            "iade edebilir. Ekibimiz sağlayıcıyla doğrulayacak.",
+        ),
     },
     "webhook_signature_invalid": {
         "en": ("Bad signature", "The webhook signature is missing, wrong or too old."),

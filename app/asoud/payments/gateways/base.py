@@ -12,6 +12,10 @@ class GatewayError(Exception):
     """The gateway could not be reached or answered nonsense: the outcome is unknown."""
 
 
+class GatewayRefused(GatewayError):
+    """The gateway answered, definitively, that it will not do this (nothing happened)."""
+
+
 class Outcome(StrEnum):
     paid = "paid"
     failed = "failed"
@@ -44,7 +48,14 @@ class PaymentRequest:
 
 
 class Gateway(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def idempotent_refunds(self) -> bool:
+        """Whether asking again for a refund with the same key cannot refund twice (Stripe's
+        Idempotency-Key, PayPal-Request-Id); Zarinpal has no such key."""
+        ...
 
     async def start(self, request: PaymentRequest) -> Started: ...
 

@@ -19,6 +19,7 @@ import httpx
 
 from asoud.payments.gateways.base import (
     GatewayError,
+    GatewayRefused,
     Outcome,
     PaymentRequest,
     Started,
@@ -40,6 +41,7 @@ class CryptoProcessor:
     api_key: str
     callback_url: str
     name: str = "crypto"
+    idempotent_refunds: bool = False
 
     async def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None
@@ -88,4 +90,4 @@ class CryptoProcessor:
     async def refund(
         self, authority: str, capture: str, refund_key: str, amount: Decimal, currency: str
     ) -> str:
-        raise GatewayError("crypto payments are refunded to the wallet")
+        raise GatewayRefused("crypto payments are refunded to the wallet")

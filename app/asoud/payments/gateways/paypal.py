@@ -12,6 +12,7 @@ import httpx
 
 from asoud.payments.gateways.base import (
     GatewayError,
+    GatewayRefused,
     Outcome,
     PaymentRequest,
     Started,
@@ -28,6 +29,7 @@ class PayPal:
     client_secret: str
     return_url: str
     name: str = "paypal"
+    idempotent_refunds: bool = True
     _token: tuple[str, float] | None = field(default=None, repr=False)
 
     async def _access_token(self) -> str:
@@ -150,6 +152,8 @@ class PayPal:
             {"amount": {"value": f"{quantize(amount, currency):f}", "currency_code": currency}},
             request_id=f"asoud-refund-{refund_key}",
         )
+        if 400 <= status < 500 or refund.get("status") in ("CANCELLED", "FAILED"):
+            raise GatewayRefused(f"paypal refund refused: http {status} {refund.get('status')}")
         if status not in (200, 201) or refund.get("status") not in ("COMPLETED", "PENDING"):
-            raise GatewayError(f"paypal refund refused: http {status}")
+            raise GatewayError(f"paypal refund unclear: http {status}")
         return str(refund["id"])

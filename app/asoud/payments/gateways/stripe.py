@@ -14,6 +14,7 @@ import httpx
 
 from asoud.payments.gateways.base import (
     GatewayError,
+    GatewayRefused,
     Outcome,
     PaymentRequest,
     Started,
@@ -65,6 +66,7 @@ class Stripe:
     api_url: str
     secret_key: str
     name: str = "stripe"
+    idempotent_refunds: bool = True
 
     async def _call(
         self,
@@ -87,7 +89,7 @@ class Stripe:
             raise GatewayError(f"stripe error: http {response.status_code}")
         if response.status_code >= 400:
             error = document.get("error", {})
-            raise GatewayError(f"stripe refused: {error.get('type')}/{error.get('code')}")
+            raise GatewayRefused(f"stripe refused: {error.get('type')}/{error.get('code')}")
         return document
 
     async def start(self, request: PaymentRequest) -> Started:
@@ -137,6 +139,8 @@ class Stripe:
             },
             idempotency_key=f"asoud-refund-{refund_key}",
         )
+        if refund.get("status") in ("failed", "canceled"):
+            raise GatewayRefused(f"stripe refund {refund.get('status')}")
         if refund.get("status") not in ("succeeded", "pending"):
             raise GatewayError(f"stripe refund {refund.get('status')}")
         return str(refund["id"])

@@ -10,6 +10,7 @@ import httpx
 
 from asoud.payments.gateways.base import (
     GatewayError,
+    GatewayRefused,
     Outcome,
     PaymentRequest,
     Started,
@@ -17,6 +18,10 @@ from asoud.payments.gateways.base import (
 )
 
 PAID_CODES = (100, 101)  # 101: verified before, which is the same success
+# Verify answers that mean "this was not paid": -51 the payment failed or was abandoned, -54
+# no such authority. Anything else (-12 too many attempts, -52 unexpected error, a terminal
+# problem ...) says nothing about the payment: the session stays open for reconciliation.
+NOT_PAID_CODES = (-51, -54)
 
 
 def _whole(amount: Decimal) -> int:
@@ -34,6 +39,7 @@ class Zarinpal:
     startpay_url: str
     merchant_id: str
     name: str = "zarinpal"
+    idempotent_refunds: bool = False
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -91,9 +97,9 @@ class Zarinpal:
             if not reference:  # paid but unconfirmable: ask again later, never guess
                 return Verification(Outcome.unknown, reason="paid without ref_id")
             return Verification(Outcome.paid, reference=reference, amount=amount)
-        if code is None:
-            return Verification(Outcome.unknown, reason="no code in answer")
-        return Verification(Outcome.failed, reason=f"zarinpal code {code}")
+        if code in NOT_PAID_CODES:
+            return Verification(Outcome.failed, reason=f"zarinpal code {code}")
+        return Verification(Outcome.unknown, reason=f"zarinpal code {code}")
 
     async def refund(
         self, authority: str, capture: str, refund_key: str, amount: Decimal, currency: str
@@ -107,6 +113,9 @@ class Zarinpal:
             },
         )
         data = document.get("data") or {}
-        if self._code(document) != 100 or not isinstance(data, dict):
-            raise GatewayError(f"zarinpal refused the refund: code {self._code(document)}")
+        code = self._code(document)
+        if code is not None and code < 0:
+            raise GatewayRefused(f"zarinpal refused the refund: code {code}")
+        if code != 100 or not isinstance(data, dict):
+            raise GatewayError(f"zarinpal refund unclear: code {code}")
         return str(data.get("refund_id") or data.get("ref_id") or "")
