@@ -117,7 +117,8 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
-    return make_settings(database_url, tmp_path, **settings_overrides)
+    overrides = dict(settings_overrides)
+    return make_settings(overrides.pop("database_url", database_url), tmp_path, **overrides)
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ async def test_get_many_and_delete_many(platform: Platform) -> None:
     for key in ("a", "b", "c"):
         await cache.set("demo", key, key.upper(), ttl_seconds=60)
     assert await cache.get_many("demo", ["a", "x", "c"]) == ["A", None, "C"]
-    assert await cache.delete_many("demo", ["a", "b", "nope"]) == 2
+    await cache.delete_many("demo", ["a", "b", "nope"])
     assert await cache.get_many("demo", ["a", "b", "c"]) == [None, None, "C"]
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from asoud.platform.cache import UNREACHABLE
 from asoud.platform.i18n import SUPPORTED_LANGUAGES
 from asoud.runtime import Platform
 
@@ -30,10 +31,18 @@ def _generation_key(platform: Platform, scope: str) -> str:
 POPULAR = ":popular"  # lists sorted by sales: they also change when a sale is final
 
 
-async def generation(platform: Platform, scope: str, *, popular: bool = False) -> int:
-    value = await platform.redis.get(
-        _generation_key(platform, scope + (POPULAR if popular else ""))
-    )
+async def generation(platform: Platform, scope: str, *, popular: bool = False) -> int | None:
+    """The scope's list generation; None when the cache cannot be trusted right now (Redis
+    unreachable, or invalidations it missed not yet written): read from PostgreSQL."""
+    if not platform.cache.usable(LIST_CACHE) or not await platform.cache.settle():
+        return None
+    try:
+        value = await platform.redis.get(
+            _generation_key(platform, scope + (POPULAR if popular else ""))
+        )
+    except UNREACHABLE as exc:
+        platform.cache.unavailable(LIST_CACHE, exc)
+        return None
     return int(value or 0)
 
 
@@ -52,12 +61,22 @@ async def invalidate(
     """Call after any write that changes what catalogue readers see. ``popularity_only``: only
     the sales counts changed (a sale became final), which only lists sorted by sales show."""
     scopes = [GLOBAL, *set(market_ids)]
-    async with platform.redis.pipeline(transaction=False) as pipe:
-        for scope in scopes:
-            pipe.incr(_generation_key(platform, scope + POPULAR))
-            if not popularity_only:
-                pipe.incr(_generation_key(platform, scope))
-        await pipe.execute()
+
+    async def bump() -> None:
+        async with platform.redis.pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.incr(_generation_key(platform, scope + POPULAR))
+                if not popularity_only:
+                    pipe.incr(_generation_key(platform, scope))
+            await pipe.execute()
+
+    # Never fails the write that called it (it is committed): what Redis does not take now
+    # is owed and written before this process reads the cache again.
+    await platform.cache.settle()
+    try:
+        await bump()
+    except UNREACHABLE:
+        platform.cache.owe(bump)
     if not popularity_only:
         await platform.cache.delete_many(
             DETAIL_CACHE, [f"{p}:{lang}" for p in product_ids for lang in SUPPORTED_LANGUAGES]

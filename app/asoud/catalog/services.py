@@ -236,6 +236,8 @@ async def cached_page(
     generation = await catalog_cache.generation(
         platform, scope, popular=params.get("sort") == "popular"
     )
+    if generation is None:  # the cache cannot be trusted right now: PostgreSQL answers
+        return await load()
     key = catalog_cache.list_key(scope, generation, params)
     page = await platform.cache.get_bytes(catalog_cache.LIST_CACHE, key)
     if page is None:
@@ -253,7 +255,7 @@ async def visible_product(
     from asoud.markets.access import can_view_storefront
 
     cache_key = f"{product_id}:{language}"
-    if user is None:
+    if user is None and await platform.cache.settle():
         cached = await platform.cache.get(catalog_cache.DETAIL_CACHE, cache_key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]

@@ -82,6 +82,57 @@ class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"
 
+    def __init__(self, code: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        super().__init__(code, **kwargs)
+
+
+RETRY_AFTER_SECONDS = 5
+# Where an exception came from tells which dependency is down: the driver's own errors, or
+# a socket error (refused, reset, timed out) raised from inside the driver.
+_DATABASE_MODULES = ("asyncpg", "tortoise")
+_REDIS_MODULES = ("redis",)
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """ "database" or "redis" when ``exc`` says that service cannot be reached (a 503 with
+    Retry-After, not a 500); None for anything else, which stays a bug."""
+    import asyncpg
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ReadOnlyError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from tortoise.exceptions import DBConnectionError
+
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ReadOnlyError):
+        return "redis"
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError  # class 08: connection exceptions
+        | asyncpg.CannotConnectNowError  # 57P03: starting up or shutting down
+        | asyncpg.AdminShutdownError
+        | asyncpg.CrashShutdownError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.InterfaceError  # the connection was closed under the query
+        | DBConnectionError,
+    ):
+        return "database"
+    if isinstance(exc, OSError):
+        modules = _traceback_modules(exc)
+        if any(m.startswith(_DATABASE_MODULES) for m in modules):
+            return "database"
+        if any(m.startswith(_REDIS_MODULES) for m in modules):
+            return "redis"
+    return None
+
+
+def _traceback_modules(exc: BaseException) -> list[str]:
+    modules = []
+    tb = exc.__traceback__
+    while tb is not None:
+        modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    return modules
+
 
 def field_error(field: str, code: str) -> InvalidInput:
     """A 422 naming one field, e.g. ``field_error("body.phone", "invalid_phone")``."""
@@ -172,6 +223,17 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
         log.info("client disconnected before the request was read")
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     request_id = request.scope.get("state", {}).get("request_id", "-")
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        # An outage, not a bug: 503 with Retry-After (the client retries; the SLO alerts
+        # count it), logged as a warning without the exception's text.
+        log.warning(
+            "dependency unavailable",
+            extra={"dependency": dependency, "error_type": type(exc).__name__},
+        )
+        return problem_response(
+            503, "service_unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     # The exception type and location go to the log for engineers; never its message,
     # which may quote SQL parameters or secrets.
     import sentry_sdk

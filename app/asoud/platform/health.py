@@ -1,4 +1,10 @@
-"""Probes: liveness needs nothing; readiness needs the database and Redis."""
+"""Probes: liveness needs nothing; readiness needs the database.
+
+Redis is reported but does not make a pod unready: every pod shares the same Redis, so
+failing readiness on it would take all of them out of the Service at once and turn a
+degraded platform (catalogue from PostgreSQL, 503 only where Redis is essential) into a
+total outage. The same holds in principle for PostgreSQL, but a pod that cannot reach it
+can answer nothing useful."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ PROBE_TIMEOUT_SECONDS = 2.0
 
 
 class Health(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, Literal["ok", "fail"]] = {}
 
 
@@ -37,7 +43,7 @@ async def livez(call: Call[Any, Any]) -> Health:
 @api.endpoint(
     "GET",
     "/readyz",
-    summary="Readiness (database and Redis)",
+    summary="Readiness (database; Redis reported as degraded)",
     tags=["probes"],
     responses={200: Health, 503: Health},
     rate_limited=False,
@@ -57,8 +63,11 @@ async def readyz(call: Call[Any, Any]) -> Response:
             check("redis", call.platform.redis.ping),
         )
     )
-    ok = all(value == "ok" for value in results.values())
-    body = Health(status="ok" if ok else "unavailable", checks=results)
+    ready = results["database"] == "ok"
+    status: Literal["ok", "degraded", "unavailable"] = (
+        "unavailable" if not ready else "ok" if results["redis"] == "ok" else "degraded"
+    )
+    body = Health(status=status, checks=results)
     return JSONResponse(
-        body.model_dump(), status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}
+        body.model_dump(), status_code=200 if ready else 503, headers={"Cache-Control": "no-store"}
     )

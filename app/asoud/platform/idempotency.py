@@ -8,19 +8,24 @@ Keys are scoped to the caller, method and path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from redis.asyncio import Redis
 from starlette.responses import Response
 
+from asoud.platform.cache import UNREACHABLE
 from asoud.platform.errors import Conflict, DomainError
 
 if TYPE_CHECKING:
     from asoud.platform.http import Call
 
+log = logging.getLogger("asoud.idempotency")
 HEADER = "Idempotency-Key"
 TTL_SECONDS = 24 * 3600
 IN_PROGRESS_TTL_SECONDS = 60
@@ -49,21 +54,28 @@ async def run_idempotent(
         "idem", str(principal), call.request.method, call.request.url.path, digest
     )
     fingerprint = _fingerprint(call)
-    claimed = await redis.set(
-        slot,
-        json.dumps({"state": "running", "fp": fingerprint}),
-        nx=True,
-        ex=IN_PROGRESS_TTL_SECONDS,
-    )
+    try:
+        claimed = await redis.set(
+            slot,
+            json.dumps({"state": "running", "fp": fingerprint}),
+            nx=True,
+            ex=IN_PROGRESS_TTL_SECONDS,
+        )
+        raw = None if claimed else await redis.get(slot)
+    except UNREACHABLE as exc:
+        # Without Redis the request runs unrecorded: every idempotent write is also keyed in
+        # PostgreSQL (orders by the key's hash, ledger dedupe keys, one open payment session
+        # per target, refunds by key), so a retry still cannot do the work twice.
+        log.warning("idempotency records unavailable, running unrecorded: %s", type(exc).__name__)
+        return await produce()
     if not claimed:
-        raw = await redis.get(slot)
         stored = json.loads(raw) if raw else None
         if stored is None:  # expired between SET and GET: treat as new
             return await run_idempotent(call, produce)
         if stored["fp"] != fingerprint:
             raise DomainError("idempotency_key_reused", status=422)
         if stored["state"] == "running":
-            raise Conflict("idempotency_in_progress")
+            raise Conflict("idempotency_in_progress", headers={"Retry-After": "1"})
         replay = Response(
             stored["body"].encode(), status_code=stored["status"], media_type=stored["media_type"]
         )
@@ -72,18 +84,27 @@ async def run_idempotent(
     try:
         response = await produce()
     except BaseException:
-        await redis.delete(slot)
+        await _forget(redis, slot)  # a retry runs again (and finds committed work by its key)
         raise
     if 200 <= response.status_code < 300:
-        body = bytes(response.body).decode()
         record = {
             "state": "done",
             "fp": fingerprint,
             "status": response.status_code,
-            "body": body,
+            "body": bytes(response.body).decode(),
             "media_type": response.media_type or "application/json",
         }
-        await redis.set(slot, json.dumps(record), ex=TTL_SECONDS)
+        try:
+            await redis.set(slot, json.dumps(record), ex=TTL_SECONDS)
+        except UNREACHABLE as exc:  # the work is committed: answer it, never an error
+            log.warning("idempotency record not stored: %s", type(exc).__name__)
+            await _forget(redis, slot)
     else:
-        await redis.delete(slot)
+        await _forget(redis, slot)
     return response
+
+
+async def _forget(redis: Redis, slot: str) -> None:
+    # If Redis cannot take it, the in-progress claim expires by itself (IN_PROGRESS_TTL).
+    with contextlib.suppress(*UNREACHABLE):
+        await redis.delete(slot)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, TimeoutError
 
 from asoud.platform.settings import Settings
 
@@ -23,6 +26,10 @@ def create_redis(settings: Settings) -> Redis:
         socket_connect_timeout=2,
         socket_timeout=2,
         health_check_interval=30,
+        # After Redis restarts, pooled connections are dead: a command that meets one
+        # reconnects and runs once more, instead of failing the request that drew it.
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[ConnectionError, TimeoutError],
     )
     return Redis.from_pool(pool)
 
