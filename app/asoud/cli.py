@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import sys
@@ -372,30 +371,40 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """Enqueue the periodic tasks on time. Run exactly one."""
+    """Enqueue the periodic tasks on time and release due retries. Several may run: they
+    elect one leader through a lease in Redis, and each periodic run is enqueued once."""
     import signal
+    import socket
 
     from prometheus_client import start_http_server
-    from taskiq.cli.scheduler.args import SchedulerArgs
-    from taskiq.cli.scheduler.run import run_scheduler
+
+    from asoud.background.broker import create_broker
+    from asoud.background.scheduler import Scheduler
+    from asoud.platform.logging import configure_logging
+    from asoud.platform.redis import KeySpace, create_redis
 
     settings = _settings()
-    args = SchedulerArgs(
-        scheduler="asoud.background.worker:scheduler", modules=[], configure_logging=False
-    )
+    configure_logging()
     if settings.worker_metrics_port:
         # Its liveness shows on the same port as a worker's (the pod's probes use it).
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104
+    holder = os.environ.get("POD_NAME") or f"{socket.gethostname()}:{os.getpid()}"
 
     async def run() -> None:
-        # SIGTERM ends the loop at once (taskiq shuts its sources down on cancellation),
-        # also when this process is PID 1 and the default action would ignore the signal.
-        task = asyncio.ensure_future(run_scheduler(args))
+        broker = create_broker(settings)
+        await broker.startup()
+        redis = create_redis(settings)
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # SIGTERM ends the loop at once and hands the lease over, also as PID 1.
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            keys = KeySpace(settings.redis_key_prefix)
+            await Scheduler(broker, redis, keys, holder=holder).run(stop)
+        finally:
+            await broker.shutdown()
+            await redis.aclose()
 
     asyncio.run(run())
 

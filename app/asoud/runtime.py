@@ -60,7 +60,7 @@ class Platform:
     # they hold (PayPal's and FCM's OAuth tokens) lives as long as the process does.
     adapters: dict[str, Any] = field(default_factory=dict)
     _orm: TortoiseContext | None = None
-    _schedule: asyncio.Task[None] | None = None
+    _schedule: tuple[asyncio.Task[None], asyncio.Event] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Platform:
@@ -102,7 +102,7 @@ class Platform:
             if self.settings.environment.value == "development":
                 from asoud.background import embedded
 
-                self._schedule = embedded.start(self.tasks)
+                self._schedule = embedded.start(self.tasks, self.redis, self.keys)
 
     async def close(self) -> None:
         if self._schedule is not None:

@@ -189,7 +189,9 @@ async def stream(settings: Settings) -> AsyncIterator[Any]:
     await broker.shutdown()
 
 
-async def _start_worker(settings: Settings, metrics_port: int = 0) -> asyncio.subprocess.Process:
+async def _start_worker(
+    settings: Settings, metrics_port: int = 0, *, log: Any = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -198,8 +200,8 @@ async def _start_worker(settings: Settings, metrics_port: int = 0) -> asyncio.su
         "--concurrency",
         "4",
         env={**_worker_env(settings), "ASOUD_WORKER_METRICS_PORT": str(metrics_port)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
 
 
@@ -213,6 +215,7 @@ async def _eventually(check: Any, what: str, attempts: int = 600) -> None:
 
 async def test_worker_runs_a_task_from_the_stream(
     free_tcp_port_factory: Any,
+    tmp_path: Path,
     client: httpx.AsyncClient,
     settings: Settings,
     stream: Any,
@@ -236,7 +239,8 @@ async def test_worker_runs_a_task_from_the_stream(
         reserved_until=datetime.now(UTC) - timedelta(seconds=1)
     )
     metrics_port = free_tcp_port_factory()
-    worker = await _start_worker(settings, metrics_port)
+    worker_log = tmp_path / "worker.log"
+    worker = await _start_worker(settings, metrics_port, log=worker_log.open("wb"))
     try:
         await background.enqueue(stream, "orders.release_expired_holds")
 
@@ -261,6 +265,10 @@ async def test_worker_runs_a_task_from_the_stream(
     finally:
         worker.send_signal(signal.SIGTERM)  # graceful: finishes in-flight work, then exits
         assert await asyncio.wait_for(worker.wait(), 60) == 0
+    # a graceful stop is quiet: no error, no traceback (the ORM closes in its own context)
+    logged = worker_log.read_text()
+    assert "Traceback" not in logged and '"level": "error"' not in logged, logged[-2000:]
+    assert "Context" not in logged, logged[-2000:]
 
 
 async def test_killed_worker_task_is_redelivered_and_takes_effect_once(
@@ -354,7 +362,7 @@ async def test_staff_requeue_a_dead_letter_once(
 
 
 def test_the_quick_start_schedule_fires_each_task_on_its_minute() -> None:
-    from asoud.background.embedded import due_tasks
+    from asoud.background.scheduler import due_tasks
 
     at_five = due_tasks(datetime(2026, 11, 24, 12, 5, tzinfo=UTC))
     assert {

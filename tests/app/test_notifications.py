@@ -3,6 +3,7 @@ fake) and e-mail (a real SMTP server on loopback)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from asoud.notifications.models import Delivery, Device, Notification
 from asoud.notifications.services import deliver, deliver_due, quiet_until
 from asoud.runtime import Platform
 from tests.support.fake_push import FakeFcm
+from tests.support.login import e164
 from tests.support.market import GENEROUS_LIMITS, Actor, published_market, published_product
 from tests.support.servers import serve
 
@@ -141,9 +143,9 @@ async def test_quiet_hours_hold_deliveries_back(
     await _order(client, owner, staff, buyer)
     [delivery] = await Delivery.all()
     assert delivery.not_before > now + timedelta(minutes=100)
-    assert await deliver(platform, delivery.id) == "deferred"
+    assert await deliver(platform, delivery.id) == "nothing to do"  # not due: not claimed
     assert await deliver_due(platform) == 0
-    await Delivery.filter(id=delivery.id).update(not_before=now - timedelta(seconds=1))
+    await Delivery.filter(id=delivery.id).update(not_before=now - timedelta(minutes=1))
     assert await deliver_due(platform) == 1
     bad = await client.put(
         "/api/v1/me/notification-preferences", json={"quiet_start": "25:00"}, headers=owner.headers
@@ -196,7 +198,7 @@ async def test_push_through_fcm_and_email_through_smtp(
     assert mail["To"] == "owner@example.com" and mail["Subject"] == "New order"
 
 
-async def test_failed_delivery_raises_for_a_retry(
+async def test_a_failed_delivery_schedules_its_retry_in_the_row(
     client: httpx.AsyncClient,
     platform: Platform,
     smtp: tuple[_Mailbox, int],
@@ -212,8 +214,59 @@ async def test_failed_delivery_raises_for_a_retry(
     await _order(client, owner, staff, buyer)
     [delivery] = await Delivery.all()
     platform.settings = platform.settings.model_copy(update={"smtp_port": 1})
-    with pytest.raises(Exception, match="smtp"):
-        await deliver(platform, delivery.id)
+    before = datetime.now(UTC)
+    assert await deliver(platform, delivery.id) == "retry scheduled"  # no sleeping worker
     failed = await Delivery.get(id=delivery.id)
     assert (failed.status.value, failed.attempts, failed.last_error) == ("pending", 1, "MailError")
+    assert failed.claimed_until is None and failed.not_before > before  # due again later
+    assert await deliver(platform, delivery.id) == "nothing to do"  # not before its time
     assert await Notification.all().count() == 1
+
+
+async def _owner_sms(platform: Platform, owner: Actor) -> list[dict[str, str]]:
+    outbox = platform.sms.provider_for(e164(owner.phone))
+    return [m for m in await outbox.messages() if m["to"] == e164(owner.phone) and "text" in m]
+
+
+async def test_a_delivery_is_sent_once_however_many_paths_reach_it(
+    client: httpx.AsyncClient, platform: Platform, owner: Actor, staff: Actor, buyer: Actor
+) -> None:
+    """The task enqueued with it, its redelivery, and the sweep (two schedulers' worth)."""
+    await _order(client, owner, staff, buyer)
+    [delivery] = await Delivery.all()
+    await Delivery.filter(id=delivery.id).update(
+        not_before=datetime.now(UTC) - timedelta(minutes=1)  # old enough for the sweep too
+    )
+    results = await asyncio.gather(
+        deliver(platform, delivery.id),
+        deliver(platform, delivery.id),
+        deliver_due(platform),
+        deliver_due(platform),
+        deliver(platform, delivery.id),
+    )
+    assert sorted(str(r) for r in results).count("sent") == 1
+    assert len(await _owner_sms(platform, owner)) == 1
+    assert await deliver_due(platform) == 0  # sent: the sweep leaves it alone
+
+
+async def test_only_a_worker_dying_between_send_and_record_sends_twice(
+    client: httpx.AsyncClient, platform: Platform, owner: Actor, staff: Actor, buyer: Actor
+) -> None:
+    from asoud.notifications import services
+
+    await _order(client, owner, staff, buyer)
+    [delivery] = await Delivery.all()
+    # a worker claims it, sends it ... and dies before recording it
+    assert await services._claim(delivery.id)
+    await platform.sms.send_text(e164(owner.phone), "sent once")
+    await Delivery.filter(id=delivery.id).update(
+        not_before=datetime.now(UTC) - timedelta(minutes=1)
+    )
+    assert await deliver_due(platform) == 0  # its claim still holds
+    assert await deliver(platform, delivery.id) == "nothing to do"
+    await Delivery.filter(id=delivery.id).update(
+        claimed_until=datetime.now(UTC) - timedelta(seconds=1)  # the claim ran out
+    )
+    assert await deliver_due(platform) == 1
+    assert await deliver(platform, delivery.id) == "sent"
+    assert len(await _owner_sms(platform, owner)) == 2  # at most twice, and only this way

@@ -130,7 +130,9 @@ async def test_redis_down_reads_fail_open_writes_commit_and_answer(
     private_redis.start()  # empty: this Redis keeps nothing on disk
     for _ in range(3):  # pooled connections died with the old server: no 500 for that
         assert (await client.get("/api/v1/products")).status_code == 200
-        assert (await client.post("/api/v1/auth/otp", json={"phone": "09121234000"})).status_code in (
+        assert (
+            await client.post("/api/v1/auth/otp", json={"phone": "09121234000"})
+        ).status_code in (
             202,
             429,
         )

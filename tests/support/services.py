@@ -7,6 +7,7 @@ tests run as root the server runs as the ``postgres`` user (as in the Debian pac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -50,8 +51,10 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no"],
+            [
+                *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no"),
+            ],
             stdout=subprocess.DEVNULL,
         )
         _wait_for_port(self.port)
@@ -104,8 +107,6 @@ class PrivatePostgres:
         self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -9,6 +9,7 @@ Prometheus.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -46,6 +47,7 @@ TASK_BACKLOG = Gauge(
     ["queue"],
 )
 DEAD_LETTERS = Counter("asoud_task_dead_letters", "Tasks that failed every retry", ["task"])
+RETRIES_RELEASED = Counter("asoud_task_retries_released", "Retries moved back to the queue")
 
 TaskFunction = Callable[..., Awaitable[Any]]
 
@@ -145,13 +147,68 @@ class ReclaimingStreamBroker(RedisStreamBroker):
                     )
 
 
-class ReliabilityMiddleware(TaskiqMiddleware):
-    """Time metrics, retries with real backoff, and the dead-letter store."""
+def _serialise(message: TaskiqMessage) -> str:
+    return json.dumps(
+        {
+            "task_name": message.task_name,
+            "task_id": message.task_id,
+            "labels": message.labels,
+            "args": message.args,
+            "kwargs": message.kwargs,
+        },
+        sort_keys=True,
+        default=str,
+    )
 
-    def __init__(self, retry_base_seconds: float) -> None:
+
+async def kick(broker: AsyncBroker, stored: dict[str, Any]) -> None:
+    """Send a task message again, with its id and labels (attempt number, enqueue time)."""
+    kicker: AsyncKicker[Any, Any] = AsyncKicker(
+        task_name=stored["task_name"], broker=broker, labels=dict(stored["labels"])
+    ).with_task_id(stored["task_id"])
+    kicker.with_labels(enqueued_at=str(time.time()))
+    await kicker.kiq(*stored["args"], **stored["kwargs"])
+
+
+class RetryQueue:
+    """Failed runs waiting for their next attempt: a sorted set scored by due time."""
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        self.redis = redis
+        self.key = key
+
+    async def put(self, message: TaskiqMessage, due: float) -> None:
+        await self.redis.zadd(self.key, {_serialise(message): due})
+
+    async def release_due(self, broker: AsyncBroker, now: float, limit: int = 500) -> int:
+        due = await self.redis.zrangebyscore(self.key, "-inf", now, start=0, num=limit)
+        released = 0
+        for member in due:
+            assert isinstance(member, bytes | str)  # members, no scores asked for
+            if await self.redis.zrem(self.key, member) != 1:
+                continue  # another scheduler took it
+            await kick(broker, json.loads(member))
+            released += 1
+        RETRIES_RELEASED.inc(released)
+        return released
+
+    async def waiting(self) -> int:
+        return int(await self.redis.zcard(self.key))
+
+
+class ReliabilityMiddleware(TaskiqMiddleware):
+    """Time metrics, retries with backoff, and the dead-letter store.
+
+    A failed run's next attempt waits in the retry queue (released by the scheduler when
+    due), so no worker slot sleeps through a backoff. The quick start, with no scheduler
+    process, waits in a background task of its own process instead."""
+
+    def __init__(self, retry_base_seconds: float, retries: RetryQueue | None) -> None:
         super().__init__()
         self.retry_base_seconds = retry_base_seconds
+        self.retries = retries
         self._started: dict[str, float] = {}
+        self._waiting: set[asyncio.Task[None]] = set()
 
     def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
         message.labels.setdefault("enqueued_at", str(time.time()))
@@ -185,14 +242,18 @@ class ReliabilityMiddleware(TaskiqMiddleware):
         )
         if attempt < max_attempts:
             TASKS_TOTAL.labels(message.task_name, "retry").inc()
-            # Waits for real. The message is acknowledged only after this returns, so a
-            # worker that dies while waiting leaves it to be redelivered, not lost.
-            await asyncio.sleep(retry_delay(attempt, self.retry_base_seconds))
-            kicker: AsyncKicker[Any, Any] = AsyncKicker(
-                task_name=message.task_name, broker=self.broker, labels=message.labels
-            ).with_task_id(message.task_id)
-            kicker.with_labels(attempt=attempt + 1, enqueued_at=str(time.time()))
-            await kicker.kiq(*message.args, **message.kwargs)
+            delay = retry_delay(attempt, self.retry_base_seconds)
+            again = message.model_copy(
+                update={"labels": {**message.labels, "attempt": str(attempt + 1)}}
+            )
+            if self.retries is not None:
+                # Stored before this message is acknowledged: a worker dying here leaves the
+                # message to be redelivered, never lost.
+                await self.retries.put(again, time.time() + delay)
+            else:
+                waiting = asyncio.create_task(self._later(delay, again))
+                self._waiting.add(waiting)
+                waiting.add_done_callback(self._waiting.discard)
             return
         TASKS_TOTAL.labels(message.task_name, "dead").inc()
         DEAD_LETTERS.labels(message.task_name).inc()
@@ -206,6 +267,10 @@ class ReliabilityMiddleware(TaskiqMiddleware):
             attempts=attempt,
             error_type=type(exception).__name__,
         )
+
+    async def _later(self, delay: float, message: TaskiqMessage) -> None:
+        await asyncio.sleep(delay)
+        await kick(self.broker, json.loads(_serialise(message)))
 
 
 # Every module that declares tasks; imported before a broker is built so all are registered.
@@ -238,16 +303,16 @@ def create_broker(settings: Settings) -> AsyncBroker:
         )
     from asoud.observability.sentry import SentryTaskMiddleware
 
-    broker = broker.with_middlewares(
-        ReliabilityMiddleware(settings.task_retry_base_seconds), SentryTaskMiddleware()
+    retries = (
+        None
+        if settings.uses_embedded_redis
+        else RetryQueue(Redis.from_url(settings.redis_url), keys("task-retries"))
     )
-    for spec in REGISTRY.values():
-        broker.register_task(
-            spec.function,
-            task_name=spec.name,
-            timeout=spec.timeout_seconds,
-            **({"schedule": [{"cron": spec.schedule}]} if spec.schedule else {}),
-        )
+    broker = broker.with_middlewares(
+        ReliabilityMiddleware(settings.task_retry_base_seconds, retries), SentryTaskMiddleware()
+    )
+    for spec in REGISTRY.values():  # schedules are the scheduler's (asoud.background.scheduler)
+        broker.register_task(spec.function, task_name=spec.name, timeout=spec.timeout_seconds)
     return broker
 
 

@@ -1,4 +1,4 @@
-"""Entry point of `asoud worker` and `asoud scheduler` (taskiq loads `broker` and `scheduler`).
+"""Entry point of `asoud worker` (taskiq loads `broker`).
 
 Importing this module reads the configuration from the environment, imports every domain's
 ``tasks`` module and builds the broker.
@@ -7,8 +7,7 @@ Importing this module reads the configuration from the environment, imports ever
 from __future__ import annotations
 
 from prometheus_client import start_http_server
-from taskiq import TaskiqEvents, TaskiqScheduler, TaskiqState
-from taskiq.schedule_sources import LabelScheduleSource
+from taskiq import TaskiqEvents, TaskiqState
 
 from asoud.background import context
 from asoud.background.broker import create_broker
@@ -19,7 +18,6 @@ from asoud.runtime import Platform
 
 settings = load_settings()
 broker = create_broker(settings)
-scheduler = TaskiqScheduler(broker, [LabelScheduleSource(broker)])
 
 
 @broker.on_event(TaskiqEvents.WORKER_STARTUP)

@@ -85,7 +85,9 @@ class DeliveryStatus(StrEnum):
 
 
 class Delivery(Model):
-    """One notification on one outside channel, sent by a worker (retried on failure)."""
+    """One notification on one outside channel: the outbox row a worker claims, sends and
+    marks sent. The row is the truth (Redis only carries a hint to look at it): a lost queue
+    message is found by the periodic sweep, and a claim stops two workers sending it."""
 
     # foreign-key columns Tortoise adds beside the relations (typed for mypy)
     notification_id: int
@@ -98,6 +100,9 @@ class Delivery(Model):
     status = fields.CharEnumField(DeliveryStatus, max_length=8, default=DeliveryStatus.pending)
     not_before = fields.DatetimeField(db_index=True)
     attempts = fields.IntField(default=0)
+    # Held by the worker sending it; if that worker dies, the claim runs out and the sweep
+    # sends it again (the only case in which it can be sent twice).
+    claimed_until = fields.DatetimeField(null=True)
     last_error = fields.CharField(max_length=200, default="")
     sent_at = fields.DatetimeField(null=True)
 

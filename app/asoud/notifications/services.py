@@ -1,7 +1,9 @@
 """Notifications: write to the inbox, plan deliveries per channel, deliver them from workers.
 
-The inbox entry is written at once; SMS, push and e-mail are separate deliveries sent by a
-worker, held back during the person's quiet hours and retried (then dead-lettered) on failure.
+The inbox entry is written at once; SMS, push and e-mail are separate deliveries (outbox rows
+in PostgreSQL) sent by a worker, held back during the person's quiet hours and retried with
+backoff on failure (then marked failed). A delivery is sent at most once; only a worker that
+dies between sending and recording it leaves it to be sent a second time.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from datetime import time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from prometheus_client import Counter
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
 
 from asoud.identity.models import User
 from asoud.notifications.email import SmtpMail
@@ -32,6 +36,9 @@ from asoud.runtime import Platform
 
 log = logging.getLogger("asoud.notifications")
 RETENTION = timedelta(days=90)
+DELIVERIES = Counter(
+    "asoud_notification_deliveries", "Deliveries by channel and result", ["channel", "result"]
+)
 
 
 def _now() -> datetime:
@@ -136,6 +143,14 @@ async def _enqueue(platform: Platform, delivery_id: int) -> None:
 
 
 def _push(platform: Platform) -> FcmPush:
+    """One FCM client per process: it keeps its OAuth token until the token expires."""
+    sender: FcmPush | None = platform.adapters.get("push:fcm")
+    if sender is None:
+        sender = platform.adapters["push:fcm"] = _new_push(platform)
+    return sender
+
+
+def _new_push(platform: Platform) -> FcmPush:
     s = platform.settings
     return FcmPush(
         platform.http,
@@ -154,17 +169,38 @@ def _mail(platform: Platform) -> SmtpMail:
     )
 
 
+# Longer than a delivery task may run (its timeout is 60 s): a live claim is never taken over.
+CLAIM_SECONDS = 120
+MAX_ATTEMPTS = 6
+# The sweep leaves fresh deliveries to the task enqueued with them.
+SWEEP_GRACE_SECONDS = 30
+
+
+def retry_delay(attempts: int, base: float) -> timedelta:
+    """Exponential backoff: base, 2·base, 4·base … capped at 10 minutes."""
+    return timedelta(seconds=min(base * 2 ** max(0, attempts - 1), 600.0))
+
+
+async def _claim(delivery_id: int) -> bool:
+    """Take the delivery for this worker, if it is due and nobody holds it (one UPDATE)."""
+    now = _now()
+    claimed = await Delivery.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        id=delivery_id,
+        status=DeliveryStatus.pending,
+        not_before__lte=now,
+    ).update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1)
+    return bool(claimed)
+
+
 async def deliver(platform: Platform, delivery_id: int) -> str:
-    """Send one delivery (idempotent: a sent one is not sent again). Raises to be retried."""
-    delivery = await Delivery.get_or_none(id=delivery_id).select_related("notification")
-    if delivery is None or delivery.status is not DeliveryStatus.pending:
-        return "nothing to do"
-    if delivery.not_before > _now():
-        return "deferred"
+    """Send one delivery at most once: claimed first, marked sent after. A failure schedules
+    the next attempt in the row (the sweep picks it up when due), never a sleep."""
+    if not await _claim(delivery_id):
+        return "nothing to do"  # sent, not due, or being sent by another worker
+    delivery = await Delivery.get(id=delivery_id).select_related("notification")
     notification: Notification = delivery.notification
     user = await User.get(id=notification.user_id)
-    delivery.attempts += 1
-    await delivery.save(update_fields=["attempts"])
     text = f"{notification.title}: {notification.body}"
     try:
         if delivery.channel is Channel.sms:
@@ -184,21 +220,41 @@ async def deliver(platform: Platform, delivery_id: int) -> str:
                 preference.email_address, notification.title, notification.body
             )
     except Exception as exc:
-        delivery.last_error = type(exc).__name__
-        await delivery.save(update_fields=["last_error"])
-        raise
-    # Conditional: two workers racing on a redelivered task mark it sent once.
-    await Delivery.filter(id=delivery.id, status=DeliveryStatus.pending).update(
-        status=DeliveryStatus.sent, sent_at=_now()
+        DELIVERIES.labels(delivery.channel.value, "retry").inc()
+        failed = delivery.attempts >= MAX_ATTEMPTS
+        await Delivery.filter(id=delivery.id).update(
+            status=DeliveryStatus.failed if failed else DeliveryStatus.pending,
+            not_before=_now()
+            + retry_delay(delivery.attempts, platform.settings.task_retry_base_seconds),
+            claimed_until=None,
+            last_error=type(exc).__name__,
+        )
+        log.warning(
+            "delivery %s failed (attempt %d of %d): %s",
+            delivery.id,
+            delivery.attempts,
+            MAX_ATTEMPTS,
+            type(exc).__name__,
+        )
+        return "failed" if failed else "retry scheduled"
+    await Delivery.filter(id=delivery.id).update(
+        status=DeliveryStatus.sent, sent_at=_now(), claimed_until=None
     )
+    DELIVERIES.labels(delivery.channel.value, "sent").inc()
     return "sent"
 
 
 async def deliver_due(platform: Platform, limit: int = 500) -> int:
-    """Queue deliveries whose quiet hours ended (or whose enqueue was lost)."""
+    """Queue deliveries that are due and unclaimed: quiet hours ended, a retry's time came,
+    or their queue message was lost (a Redis restart). Safe to run twice at once."""
+    now = _now()
     due = (
-        await Delivery.filter(status=DeliveryStatus.pending, not_before__lte=_now())
-        .order_by("id")
+        await Delivery.filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+            status=DeliveryStatus.pending,
+            not_before__lte=now - timedelta(seconds=SWEEP_GRACE_SECONDS),
+        )
+        .order_by("not_before")
         .limit(limit)
         .values_list("id", flat=True)
     )

@@ -7,9 +7,10 @@ from asoud.background.context import current_platform
 from asoud.notifications import services
 
 
-@task("notifications.deliver", max_attempts=6, timeout_seconds=60)
+@task("notifications.deliver", max_attempts=1, timeout_seconds=60)
 async def deliver(delivery_id: int) -> str:
-    """Send one SMS, push or e-mail; failures retry with backoff, then dead-letter."""
+    """Send one SMS, push or e-mail. Its retries live in the delivery row (the sweep sends
+    it again when due), so a lost queue message loses nothing."""
     return await services.deliver(current_platform(), delivery_id)
 
 

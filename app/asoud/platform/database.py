@@ -227,7 +227,11 @@ async def init_database(settings: Settings) -> TortoiseContext:
 
 async def close_database(ctx: TortoiseContext) -> None:
     await ctx.close_connections()  # also clears the global fallback
-    ctx.__exit__(None, None, None)
+    # Closed from another task than the one that opened it (taskiq runs its startup and
+    # shutdown events in different contexts), the context variable cannot be reset here:
+    # it dies with the task that set it.
+    with contextlib.suppress(ValueError):
+        ctx.__exit__(None, None, None)
 
 
 async def ping_database() -> None:
