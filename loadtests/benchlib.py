@@ -63,7 +63,7 @@ async def bench_environment() -> AsyncIterator[dict[str, str]]:
         "ASOUD_REDIS_KEY_PREFIX": f"asoud-bench:{name}:",
         "ASOUD_JWT_KEYRING_FILE": str(keyring),
         "ASOUD_SECRET_KEY": secrets.token_urlsafe(48),
-        "ASOUD_WORKER_METRICS_PORT": "0",  # several workers may run; slo_check sets its own
+        "ASOUD_METRICS_PORT": "0",  # several workers may run; slo_check sets its own
         **UNLIMITED,
     }
     try:

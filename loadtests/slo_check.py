@@ -138,7 +138,7 @@ async def main(users: int, seconds: int) -> int:
                     "-m",
                     "asoud",
                     "worker",
-                    env={**os.environ, **env, "ASOUD_WORKER_METRICS_PORT": str(worker_metrics)},
+                    env={**os.environ, **env, "ASOUD_METRICS_PORT": str(worker_metrics)},
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )

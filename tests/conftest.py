@@ -76,6 +76,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "keyring_reload_interval_seconds": 0,
         "sms_provider": "outbox",
         "sms_international_provider": "outbox",
+        "metrics_port": 0,  # the API's /metrics on its own port; tests that need more set it
     }
     values.update(overrides)
     return load_settings(environ={}, **values)

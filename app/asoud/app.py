@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -31,7 +32,12 @@ from asoud.platform.errors import (
     unhandled_error_handler,
 )
 from asoud.platform.http import Api
-from asoud.platform.metrics import MetricsMiddleware, metrics_endpoint
+from asoud.platform.metrics import (
+    BACKLOG_INTERVAL_SECONDS,
+    MetricsMiddleware,
+    measure_backlog_every,
+    metrics_endpoint,
+)
 from asoud.platform.middleware import RequestContextMiddleware
 from asoud.platform.openapi import docs_routes
 from asoud.platform.settings import Settings, load_settings
@@ -74,14 +80,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        measuring = (
+            None
+            if settings.uses_embedded_redis
+            else asyncio.create_task(measure_backlog_every(platform, BACKLOG_INTERVAL_SECONDS))
+        )
         try:
             yield
         finally:
+            if measuring is not None:
+                measuring.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await measuring
             await platform.close()
 
+    # /metrics is served on its own port (ASOUD_METRICS_PORT, by `asoud serve`); only a
+    # development setup with that port at 0 serves it here.
+    metrics_here = [Route("/metrics", metrics_endpoint, methods=["GET"])]
     routes = [
         *api.routes(),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *(metrics_here if settings.metrics_port == 0 else []),
         *docs_routes(
             api,
             title="ASOUD API",

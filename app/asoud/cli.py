@@ -29,7 +29,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one problem, one line
 
 T = TypeVar("T")
 QUICKSTART_DIR = Path(".asoud")
@@ -44,10 +44,24 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's work; PostgreSQL or Redis out of reach is one line, not a traceback."""
+    from asoud.platform.errors import unavailable_dependency
+
     async def main() -> T:
         return await coro_factory()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except Exception as exc:
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            raise
+        variable = "ASOUD_DATABASE_URL" if dependency == "database" else "ASOUD_REDIS_URL"
+        console.print(
+            f"[red]cannot reach the {dependency}[/red] ({type(exc).__name__}): "
+            f"is it running, and is {variable} right?"
+        )
+        raise typer.Exit(1) from None
 
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
@@ -78,6 +92,11 @@ def serve(
     except ConfigurationError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        # A port of its own: what Prometheus scrapes is never what the Ingress publishes.
+        start_http_server(settings.metrics_port, addr=host)
     uvicorn.run(
         application,
         host=host,
@@ -385,9 +404,9 @@ def scheduler() -> None:
 
     settings = _settings()
     configure_logging()
-    if settings.worker_metrics_port:
+    if settings.metrics_port:
         # Its liveness shows on the same port as a worker's (the pod's probes use it).
-        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104
+        start_http_server(settings.metrics_port, addr="0.0.0.0")  # noqa: S104
     holder = os.environ.get("POD_NAME") or f"{socket.gethostname()}:{os.getpid()}"
 
     async def run() -> None:

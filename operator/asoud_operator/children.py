@@ -102,7 +102,7 @@ def environment(
         {"name": env.KEYRING_FILE, "value": f"{KEYSET_MOUNT}/{KEYSET_KEY}"},
         {"name": env.SECRET_KEY, "valueFrom": _secret(secret_key.name, secret_key.key)},
         {"name": env.PUBLIC_BASE_URL, "value": spec.public_base_url},
-        {"name": env.WORKER_METRICS_PORT, "value": str(METRICS_PORT)},
+        {"name": env.METRICS_PORT, "value": str(METRICS_PORT)},
     ]
 
 
@@ -257,7 +257,11 @@ def deployment(
         }
     main = container(store, spec, role, args, resources, database_secret)
     if role == "api":
-        main["ports"] = [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}]
+        # /metrics on its own port: the Service's http port (what an Ingress publishes) has none.
+        main["ports"] = [
+            {"name": "http", "containerPort": APP_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ]
         main["readinessProbe"] = _http_probe("/readyz", "http", 5, 3)
         main["livenessProbe"] = _http_probe("/livez", "http", 10, 6)
         # A terminating pod keeps serving while endpoints and load balancers stop sending
@@ -322,7 +326,16 @@ def service(store: str, namespace: str) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector(store, "api"),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                # for the ServiceMonitor only; an Ingress routes to "http"
+                {
+                    "name": "metrics",
+                    "port": METRICS_PORT,
+                    "targetPort": "metrics",
+                    "protocol": "TCP",
+                },
+            ],
         },
     }
 
@@ -352,7 +365,7 @@ def service_monitor(store: str, namespace: str) -> dict[str, Any]:
         "metadata": metadata(store, namespace, names(store)["monitor"], "api"),
         "spec": {
             "selector": {"matchLabels": selector(store, "api")},
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
         },
     }
 

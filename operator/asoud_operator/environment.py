@@ -6,7 +6,7 @@ One source of truth: a setting renamed in ``asoud.platform.settings`` breaks the
 
 from __future__ import annotations
 
-from asoud.platform.settings import SECRET_FIELDS, env_name
+from asoud.platform.settings import SECRET_FIELDS, Settings, env_name
 
 ENVIRONMENT = env_name("environment")
 DATABASE_URL = env_name("database_url")
@@ -15,8 +15,10 @@ REDIS_KEY_PREFIX = env_name("redis_key_prefix")
 KEYRING_FILE = env_name("jwt_keyring_file")
 SECRET_KEY = env_name("secret_key")
 PUBLIC_BASE_URL = env_name("public_base_url")
-WORKER_METRICS_PORT = env_name("worker_metrics_port")
+METRICS_PORT = env_name("metrics_port")
 
+# Every variable the app reads (an unknown ASOUD_* one stops it at start-up).
+KNOWN_VARIABLES: frozenset[str] = frozenset(env_name(name) for name in Settings.model_fields)
 # Credentials: only ever from Secrets (spec.envFrom, secretKeyRef), never from spec.config.
 SECRET_VARIABLES: frozenset[str] = frozenset(env_name(name) for name in SECRET_FIELDS)
 # Set by the operator from the spec; spec.config may not override them.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from asoud_operator.environment import OPERATOR_OWNED, SECRET_VARIABLES
+from asoud_operator.environment import KNOWN_VARIABLES, OPERATOR_OWNED, SECRET_VARIABLES
 
 GROUP = "asoud.io"
 VERSION = "v1alpha1"
@@ -216,7 +216,7 @@ def _check(spec: StoreSpec, name: str) -> list[str]:
     if spec.key_rotation_interval < max(timedelta(hours=1), spec.key_grace_period):
         problems.append("signingKeys.rotationInterval must be at least 1h and the gracePeriod")
     for key in spec.config:
-        if not key.startswith("ASOUD_"):
+        if key not in KNOWN_VARIABLES:  # the app refuses to start with an unknown one
             problems.append(f"config key {key} is not an ASOUD_* setting")
         elif key in SECRET_VARIABLES:
             problems.append(f"config key {key} is a secret: name a Secret in envFrom")

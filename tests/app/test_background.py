@@ -176,7 +176,7 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     ):
         env["ASOUD_" + name.upper()] = str(getattr(settings, name))
     env["ASOUD_PAYMENT_RECONCILE_AFTER_SECONDS"] = "60"
-    env["ASOUD_WORKER_METRICS_PORT"] = "0"
+    env["ASOUD_METRICS_PORT"] = "0"
     return env
 
 
@@ -199,7 +199,7 @@ async def _start_worker(
         "worker",
         "--concurrency",
         "4",
-        env={**_worker_env(settings), "ASOUD_WORKER_METRICS_PORT": str(metrics_port)},
+        env={**_worker_env(settings), "ASOUD_METRICS_PORT": str(metrics_port)},
         stdout=log,
         stderr=log,
     )

@@ -376,3 +376,17 @@ async def test_nul_bytes_are_refused_before_reaching_the_database(
         "/api/v1/payments/callback/zarinpal", params={"Authority": "A\x00", "Status": "OK"}
     )
     assert callback.status_code == 404
+
+
+async def test_metrics_are_not_on_the_api_port_when_they_have_their_own(
+    database_url: str, tmp_path: Any
+) -> None:
+    from asoud.app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(database_url, tmp_path, metrics_port=9100))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        hidden = await http.get("/metrics")
+    assert hidden.status_code == 404 and "asoud_http" not in hidden.text

@@ -22,6 +22,12 @@ def _safe_production(tmp_path: Path) -> dict[str, str]:
         "ASOUD_JWT_KEYRING_FILE": str(keyring),
         "ASOUD_SECRET_KEY": "s" * 48,
         "ASOUD_PUBLIC_BASE_URL": "https://api.asoud.ir",
+        "ASOUD_SMSIR_API_KEY": "k" * 20,
+        "ASOUD_SMSIR_TEMPLATE_ID": "123456",
+        "ASOUD_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "ASOUD_TWILIO_AUTH_TOKEN": "t" * 32,
+        "ASOUD_TWILIO_FROM_NUMBER": "+15005550006",
+        "ASOUD_ZARINPAL_MERCHANT_ID": "9f5c2a1e-0000-4000-8000-00000000a501",
     }
 
 
@@ -41,6 +47,11 @@ def test_safe_production_configuration_loads(tmp_path: Path) -> None:
         ("ASOUD_SECRET_KEY", "short", "at least 32 characters"),
         ("ASOUD_PUBLIC_BASE_URL", "http://api.asoud.ir", "https://"),
         ("ASOUD_JWT_KEYRING_FILE", "/nonexistent/keyring.json", "does not exist"),
+        ("ASOUD_CORS_ALLOW_ORIGINS", "*", "may not be *"),
+        ("ASOUD_SMSIR_API_KEY", "", "SMS provider smsir needs ASOUD_SMSIR_API_KEY"),
+        ("ASOUD_TWILIO_AUTH_TOKEN", "", "SMS provider twilio needs ASOUD_TWILIO_AUTH_TOKEN"),
+        ("ASOUD_ZARINPAL_MERCHANT_ID", "", "gateway zarinpal needs ASOUD_ZARINPAL_MERCHANT_ID"),
+        ("ASOUD_PAYMENT_GATEWAYS", "zarinpal,stripe", "needs ASOUD_STRIPE_SECRET_KEY"),
     ],
 )
 def test_production_refuses_unsafe_settings(
@@ -105,12 +116,65 @@ def test_cors_origins_are_a_comma_list() -> None:
     assert settings.cors_allow_origins == ("https://a.ir", "https://b.ir")
 
 
-def test_bad_rate_limit_is_refused_at_start(tmp_path: Path) -> None:
-    from asoud.runtime import Rates
+def test_bad_rate_limit_is_refused_when_loading() -> None:
+    with pytest.raises(ConfigurationError, match="ASOUD_RATE_LIMIT_USER: expected") as error:
+        load_settings({"ASOUD_RATE_LIMIT_USER": "lots/hour"})
+    assert "Traceback" not in str(error.value)
 
-    settings = load_settings({"ASOUD_RATE_LIMIT_USER": "lots/hour"})
-    with pytest.raises(ConfigurationError, match="invalid rate 'lots/hour'"):
-        Rates.from_settings(settings)
+
+def test_unknown_providers_and_gateways_are_named() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        load_settings({"ASOUD_SMS_PROVIDER": "kavenegar", "ASOUD_PAYMENT_GATEWAYS": "bitpay"})
+    text = str(error.value)
+    assert "ASOUD_SMS_PROVIDER: Input should be 'outbox', 'smsir' or 'twilio'" in text
+    assert "ASOUD_PAYMENT_GATEWAYS: unknown gateway bitpay" in text
+
+
+def test_a_misspelt_variable_is_refused_with_a_suggestion() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        load_settings({"ASOUD_REDIS_ULR": "redis://x:6379/0", "ASOUD_TEST_DATABASE_URL": "y"})
+    assert str(error.value) == (
+        "unknown variables:\n  - ASOUD_REDIS_ULR is not a setting (did you mean ASOUD_REDIS_URL?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "line"),
+    [
+        (
+            {"ASOUD_DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/x"},
+            "cannot reach the database (ConnectionRefusedError): is it running, and is "
+            "ASOUD_DATABASE_URL right?",
+        ),
+        (
+            {"ASOUD_SMS_PROVIDER": "kavenegar"},
+            "  - ASOUD_SMS_PROVIDER: Input should be 'outbox', 'smsir' or 'twilio'",
+        ),
+        (
+            {"ASOUD_REDIS_ULR": "redis://x:6379/0"},
+            "  - ASOUD_REDIS_ULR is not a setting (did you mean ASOUD_REDIS_URL?)",
+        ),
+    ],
+)
+def test_migrate_explains_a_misconfiguration_in_one_line(
+    environ: dict[str, str], line: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ASOUD_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "asoud", "migrate"],
+        env={**clean, **environ, "COLUMNS": "40"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode in (1, 2)
+    assert line in result.stderr.splitlines(), result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
 
 
 def test_production_start_refuses_with_exit_code(tmp_path: Path) -> None:

@@ -15,12 +15,17 @@ from asoud.taxonomy.models import Category
 from tests.support.login import bearer, e164, forget_codes, login
 
 # Rate limits out of the way of tests that log many people in (limits have their own tests).
-GENEROUS_LIMITS = {
+# Functional tests buy, notify and log in far more than one person would: the abuse bounds
+# (rates, holds per buyer, message batching) have tests of their own (test_abuse, ...).
+GENEROUS_LIMITS: dict[str, Any] = {
     "rate_limit_login_phone": "100000/minute",
     "rate_limit_login_ip": "100000/minute",
     "rate_limit_user": "100000/hour",
     "rate_limit_burst": "100000/minute",
     "rate_limit_anonymous": "100000/hour",
+    "max_open_orders_per_market": 1000,
+    "max_held_units_per_market": 100_000,
+    "notification_batch_seconds": 0,
 }
 
 PROFILE = {

@@ -24,9 +24,9 @@ broker = create_broker(settings)
 async def _start(state: TaskiqState) -> None:
     configure_logging()
     init_sentry(settings)
-    if settings.worker_metrics_port:
+    if settings.metrics_port:
         # Task results, durations, wait and dead letters live in this process's registry.
-        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104
+        start_http_server(settings.metrics_port, addr="0.0.0.0")  # noqa: S104
     platform = Platform.create(settings)
     await platform.start()
     context.set_platform(platform)

@@ -39,7 +39,9 @@ class Discount(Model):
     usage_limit = fields.IntField(null=True)
     used = fields.IntField(default=0)
     reserved = fields.IntField(default=0)
-    allowed_user_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    # Numbers in E.164, matched against the buyer's verified login number: an allow-list
+    # creates no accounts for numbers nobody has verified.
+    allowed_phones: fields.JSONField[list[str]] = fields.JSONField(default=list)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -55,7 +55,7 @@ def view(discount: Discount) -> DiscountOut:
         used=discount.used,
         reserved=discount.reserved,
         active=discount.active,
-        restricted=bool(discount.allowed_user_ids),
+        restricted=bool(discount.allowed_phones),
     )
 
 
@@ -63,10 +63,9 @@ async def create_discount(market: Market, data: DiscountCreate) -> Discount:
     allowed: list[str] = []
     for index, phone in enumerate(data.allowed_phones):
         try:
-            user, _ = await User.get_or_create(phone=normalise_phone(phone))
+            allowed.append(normalise_phone(phone))
         except ValueError:
             raise field_error(f"body.allowed_phones.{index}", "invalid_phone") from None
-        allowed.append(str(user.id))
     if data.product_id is not None:
         from asoud.catalog.models import Product
 
@@ -86,7 +85,7 @@ async def create_discount(market: Market, data: DiscountCreate) -> Discount:
         value=data.value,
         expires_at=data.expires_at,
         usage_limit=data.usage_limit,
-        allowed_user_ids=allowed,
+        allowed_phones=sorted(set(allowed)),
     )
 
 
@@ -129,7 +128,7 @@ async def evaluate(
         raise _invalid("discount_inactive")
     if discount.expires_at is not None and discount.expires_at <= datetime.now(UTC):
         raise _invalid("discount_expired")
-    if discount.allowed_user_ids and str(user.id) not in discount.allowed_user_ids:
+    if discount.allowed_phones and user.phone not in discount.allowed_phones:
         raise _invalid("discount_not_for_you")
     if (
         discount.usage_limit is not None

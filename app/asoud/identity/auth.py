@@ -33,11 +33,11 @@ async def authenticate(call: Call[Any, Any], auth: Auth) -> Principal | None:
     if token is None:
         if auth is Auth.optional:
             return None
-        raise Unauthenticated(headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated()
     claims = decode_access_token(call.platform, token)
     user = await load_session_user(str(claims["sub"]), str(claims["sid"]))
     if user is None:
-        raise Unauthenticated("token_invalid", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated("token_invalid")
     if auth is Auth.staff and not user.is_staff:
         raise Forbidden()
     user_id_var.set(str(user.id))

@@ -30,6 +30,10 @@ async def login_with_code(
         raise Forbidden("account_inactive")
     user.last_login_at = datetime.now(UTC)
     await user.save(update_fields=["last_login_at"])
+    # The number is verified now: colleagues' invitations to it take effect.
+    from asoud.markets.services import join_invited_markets
+
+    await join_invited_markets(user)
     return await tokens.start_session(platform, user)
 
 

@@ -87,6 +87,25 @@ class Market(Model):
         table = "markets_market"
 
 
+class PendingMember(Model):
+    """A colleague added by a number that has no account yet: becomes a member when that
+    number signs in (a verified login). No account is created for a number nobody verified."""
+
+    market_id: uuid.UUID
+
+    id = fields.IntField(primary_key=True)
+    market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
+        "asoud.Market", related_name="pending_members", on_delete=fields.CASCADE
+    )
+    phone = fields.CharField(max_length=20, db_index=True)
+    role = fields.CharEnumField(MemberRole, max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "markets_pending_member"
+        unique_together = (("market", "phone"),)
+
+
 class MarketMember(Model):
     """A colleague: managers and editors may write, viewers only read."""
 

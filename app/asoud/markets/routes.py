@@ -17,7 +17,13 @@ from asoud.markets.access import (
     visible_market,
     visible_markets_filter,
 )
-from asoud.markets.models import Market, MarketMember, MarketRevision, RevisionStatus
+from asoud.markets.models import (
+    Market,
+    MarketMember,
+    MarketRevision,
+    PendingMember,
+    RevisionStatus,
+)
 from asoud.markets.schemas import (
     AccessGranted,
     InviteIn,
@@ -33,7 +39,7 @@ from asoud.markets.schemas import (
     ReviewDecision,
     RevisionOut,
 )
-from asoud.platform.errors import NotFound, uuid_or_404
+from asoud.platform.errors import NotFound, int_id_or_404, uuid_or_404
 from asoud.platform.http import Api, Auth, Call
 from asoud.platform.pagination import newest_first
 
@@ -169,12 +175,22 @@ async def list_revisions(call: Call[Any, Any]) -> RevisionList:
 async def list_members(call: Call[Any, Any]) -> MemberList:
     market, _ = await market_for(call.principal.user, call.path["market_id"], READ)
     rows = await MarketMember.filter(market_id=market.id).select_related("user").order_by("id")
-    return MemberList(
-        items=[
-            MemberOut(user_id=m.user.id, display_name=m.user.display_name, role=m.role)
-            for m in rows
-        ]
-    )
+    invited = await PendingMember.filter(market_id=market.id).order_by("id")
+    return MemberList(items=[*map(_member_view, rows), *map(_member_view, invited)])
+
+
+def _member_view(member: MarketMember | PendingMember) -> MemberOut:
+    if isinstance(member, PendingMember):
+        return MemberOut(
+            user_id=None,
+            display_name="",
+            role=member.role,
+            status="invited",
+            phone=member.phone,
+            invitation_id=member.id,
+        )
+    user: Any = member.user
+    return MemberOut(user_id=user.id, display_name=user.display_name, role=member.role)
 
 
 @api.endpoint(
@@ -188,14 +204,13 @@ async def list_members(call: Call[Any, Any]) -> MemberList:
     errors=[404, 409],
 )
 async def add_member(call: Call[MemberIn, Any]) -> MemberOut:
+    """By number: a member at once if the number has an account, otherwise an invitation
+    (``status: invited``) that takes effect when the number signs in."""
     market, _ = await market_for(call.principal.user, call.path["market_id"], OWNER)
     member = await services.add_member(market, call.body)
-    await member.fetch_related("user")
-    return MemberOut(
-        user_id=member.user.id,
-        display_name=member.user.display_name,
-        role=member.role,
-    )
+    if isinstance(member, MarketMember):
+        await member.fetch_related("user")
+    return _member_view(member)
 
 
 @api.endpoint(
@@ -210,6 +225,20 @@ async def add_member(call: Call[MemberIn, Any]) -> MemberOut:
 async def remove_member(call: Call[Any, Any]) -> None:
     market, _ = await market_for(call.principal.user, call.path["market_id"], OWNER)
     await services.remove_member(market, str(uuid_or_404(call.path["user_id"])))
+
+
+@api.endpoint(
+    "DELETE",
+    "/api/v1/markets/{market_id}/invitations/{invitation_id}",
+    summary="Withdraw a colleague's invitation",
+    tags=["markets"],
+    auth=Auth.user,
+    responses={204: None},
+    errors=[404],
+)
+async def withdraw_invitation(call: Call[Any, Any]) -> None:
+    market, _ = await market_for(call.principal.user, call.path["market_id"], OWNER)
+    await services.withdraw_invitation(market, int_id_or_404(call.path["invitation_id"]))
 
 
 @api.endpoint(

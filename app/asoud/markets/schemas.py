@@ -187,9 +187,14 @@ class MemberIn(_Strict):
 
 
 class MemberOut(BaseModel):
-    user_id: UUID
+    """A colleague, or one invited by a number that has not signed in yet (``invited``)."""
+
+    user_id: UUID | None
     display_name: str
     role: MemberRole
+    status: Literal["active", "invited"] = "active"
+    phone: str | None = Field(default=None, description="invited: the number it waits for")
+    invitation_id: int | None = Field(default=None, description="invited: to withdraw it")
 
 
 class MemberList(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from asoud.markets.models import (
     MarketMember,
     MarketRevision,
     MarketStatus,
+    PendingMember,
     RevisionStatus,
     StorefrontAccess,
 )
@@ -271,18 +273,40 @@ def revision_view(revision: MarketRevision) -> RevisionOut:
     )
 
 
-async def add_member(market: Market, data: MemberIn) -> MarketMember:
+async def add_member(market: Market, data: MemberIn) -> MarketMember | PendingMember:
+    """A colleague by number: a member at once if the number has an account, otherwise an
+    invitation that takes effect when the number signs in."""
     try:
         phone = normalise_phone(data.phone)
     except ValueError:
         raise field_error("body.phone", "invalid_phone") from None
-    user, _ = await User.get_or_create(phone=phone)
-    if user.id == market.owner_id:
-        raise Conflict("member_exists")
+    user = await User.get_or_none(phone=phone)
     try:
+        if user is None:
+            return await PendingMember.create(market_id=market.id, phone=phone, role=data.role)
+        if user.id == market.owner_id:
+            raise Conflict("member_exists")
         return await MarketMember.create(market_id=market.id, user_id=user.id, role=data.role)
     except IntegrityError:
         raise Conflict("member_exists") from None
+
+
+async def join_invited_markets(user: User) -> int:
+    """After a verified login: the invitations waiting for this number become memberships."""
+    joined = 0
+    for pending in await PendingMember.filter(phone=user.phone):
+        with contextlib.suppress(IntegrityError):  # a member already (added meanwhile)
+            await MarketMember.create(
+                market_id=pending.market_id, user_id=user.id, role=pending.role
+            )
+            joined += 1
+        await pending.delete()
+    return joined
+
+
+async def withdraw_invitation(market: Market, invitation_id: int) -> None:
+    if not await PendingMember.filter(market_id=market.id, id=invitation_id).delete():
+        raise NotFound()
 
 
 async def remove_member(market: Market, user_id: str) -> None:

@@ -66,14 +66,22 @@ def quiet_until(preference: Preference | None, at: datetime) -> datetime | None:
     return end_at.astimezone(UTC)
 
 
-# Everything notify() needs to know about the recipient, in one round trip.
+# Everything notify() needs to know about the recipient, in one round trip: language and
+# preferences, and per channel whether a delivery of this kind is waiting and when the last one
+# was sent (one row per channel that has any; one row with NULL channel when none has).
 _RECIPIENT_SQL = (
     'SELECT u."language" AS "language", p."sms" AS "sms", p."push" AS "push", '
     'p."email" AS "email", p."email_address" AS "email_address", '
     'p."quiet_start" AS "quiet_start", p."quiet_end" AS "quiet_end", '
     'p."timezone" AS "timezone", p."id" AS "preference_id", '
-    'EXISTS (SELECT 1 FROM "notifications_device" d WHERE d."user_id" = u."id") AS "has_device" '
+    'EXISTS (SELECT 1 FROM "notifications_device" d WHERE d."user_id" = u."id") AS "has_device", '
+    's."channel" AS "channel", s."waiting" AS "waiting", s."last_sent" AS "last_sent" '
     'FROM "identity_user" u LEFT JOIN "notifications_preference" p ON p."user_id" = u."id" '
+    'LEFT JOIN (SELECT d."channel" AS "channel", '
+    'SUM(CASE WHEN d."status" = \'pending\' THEN 1 ELSE 0 END) AS "waiting", '
+    'MAX(d."sent_at") AS "last_sent" FROM "notifications_delivery" d '
+    'JOIN "notifications_notification" n ON n."id" = d."notification_id" '
+    'WHERE n."user_id" = $1 AND n."kind" = $2 GROUP BY d."channel") s ON 1 = 1 '
     'WHERE u."id" = $1'
 )
 
@@ -82,7 +90,9 @@ async def notify(
     platform: Platform, user_id: uuid.UUID, kind: str, data: dict[str, str], **params: str
 ) -> Notification:
     """Put a message in the person's inbox and queue its outside deliveries."""
-    [recipient] = await fetch_sql(_RECIPIENT_SQL, [user_id])
+    rows = await fetch_sql(_RECIPIENT_SQL, [user_id, kind])
+    recipient = rows[0]
+    same_kind = {row["channel"]: row for row in rows if row["channel"] is not None}
     title, body = render(kind, recipient["language"] or "en", **params)
     notification = await Notification.create(
         user_id=user_id, kind=kind, title=title, body=body, data=data
@@ -114,11 +124,22 @@ async def notify(
         ]
     )
     start_at = quiet_until(preference, _now()) or _now()
+    window = timedelta(seconds=platform.settings.notification_batch_seconds)
     for channel in channels:
+        # One message per person, channel and kind per window: a buyer cycling checkouts
+        # cannot make the platform text an owner each time. A waiting delivery of the same
+        # kind carries this one too (its text counts what it stands for).
+        previous = same_kind.get(channel.value, {})
+        if previous.get("waiting"):
+            continue
+        last_sent = previous.get("last_sent")
+        if isinstance(last_sent, str):  # SQLite hands timestamps back as text
+            last_sent = datetime.fromisoformat(last_sent)
+        not_before = max(start_at, last_sent + window) if last_sent else start_at
         delivery = await Delivery.create(
-            notification_id=notification.id, channel=channel, not_before=start_at
+            notification_id=notification.id, channel=channel, not_before=not_before
         )
-        if start_at <= _now():
+        if not_before <= _now():
             await _enqueue(platform, delivery.id)
     return notification
 
@@ -202,6 +223,11 @@ async def deliver(platform: Platform, delivery_id: int) -> str:
     notification: Notification = delivery.notification
     user = await User.get(id=notification.user_id)
     text = f"{notification.title}: {notification.body}"
+    later = await Notification.filter(
+        user_id=notification.user_id, kind=notification.kind, id__gt=notification.id
+    ).count()
+    if later:  # the batch: this message stands for the ones that came while it waited
+        text += f" (+{later})"
     try:
         if delivery.channel is Channel.sms:
             await platform.sms.send_text(user.phone, text)

@@ -25,6 +25,7 @@ from asoud.orders import stock
 from asoud.orders.models import Cart, CartItem, Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.schemas import CheckoutIn, LineNotRestored, OrderLineOut, OrderOut
 from asoud.orders.state import next_state
+from asoud.platform.database import fetch_sql
 from asoud.platform.errors import Conflict, DomainError, NotFound
 from asoud.platform.money import display, money, within_bounds
 from asoud.runtime import Platform
@@ -116,6 +117,7 @@ async def checkout(
             return await order_view(existing)
         raise Conflict("cart_empty")
     cart: Cart = items[0].cart
+    await _within_hold_caps(platform, user, market, sum(item.quantity for item in items))
     hold_for = (
         platform.settings.stock_hold_cash_seconds
         if data.payment_method is PaymentMethod.cash
@@ -191,6 +193,31 @@ async def checkout(
         market=market.name,
     )
     return view(order, lines, discount.code if discount else None)
+
+
+OPEN = (OrderStatus.pending, OrderStatus.processing)
+# A buyer's unpaid orders in a market and the units they hold, in one statement.
+_HELD_SQL = (
+    'SELECT COUNT(DISTINCT o."id") AS "orders", SUM(l."quantity") AS "units" '
+    'FROM "orders_order" o LEFT JOIN "orders_order_line" l ON l."order_id" = o."id" '
+    'WHERE o."user_id" = $1 AND o."market_id" = $2 AND o."status" IN ($3, $4)'
+)
+
+
+async def _within_hold_caps(platform: Platform, user: User, market: Market, units: int) -> None:
+    """At most N unpaid orders and M held units per buyer and market (settings). Concurrent
+    checkouts of the same buyer and market claim the same cart, so only one can pass here."""
+    settings = platform.settings
+    [row] = await fetch_sql(_HELD_SQL, [user.id, market.id, *(s.value for s in OPEN)])
+    held_orders, held_units = int(row["orders"]), int(row["units"] or 0)
+    if held_orders >= settings.max_open_orders_per_market:
+        raise Conflict("too_many_open_orders", limit=settings.max_open_orders_per_market)
+    if held_units + units > settings.max_held_units_per_market:
+        raise Conflict(
+            "too_many_units_held",
+            limit=settings.max_held_units_per_market,
+            extra={"held": held_units, "limit": settings.max_held_units_per_market},
+        )
 
 
 TAKES = ("accept_cash", "payment_succeeded", "pay_from_wallet")

@@ -14,7 +14,9 @@ TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus]] = {
     "payment_failed": (frozenset({S.processing}), S.failed),
     "payment_not_started": (frozenset({S.processing}), S.pending),  # gateway unreachable
     "accept_cash": (frozenset({S.pending}), S.completed),
-    "reject": (frozenset({S.pending}), S.rejected),
+    # The owner may release a hold: a pending order, or one whose payment hangs (a late
+    # success is credited to the buyer's wallet).
+    "reject": (frozenset({S.pending, S.processing}), S.rejected),
     # A buyer may give up on a payment that hangs: a late success goes to their wallet.
     "cancel": (frozenset({S.pending, S.processing}), S.cancelled),
     "expire": (frozenset({S.pending, S.processing}), S.cancelled),

@@ -54,8 +54,16 @@ class InvalidInput(DomainError):
 
 
 class Unauthenticated(DomainError):
+    """401 always names the scheme (RFC 9110 §11.6.1), and an invalid token says so
+    (RFC 6750 §3: error="invalid_token")."""
+
     status = 401
     code = "not_authenticated"
+
+    def __init__(self, code: str | None = None, **kwargs: Any) -> None:
+        challenge = 'Bearer error="invalid_token"' if code == "token_invalid" else "Bearer"
+        kwargs.setdefault("headers", {"WWW-Authenticate": challenge})
+        super().__init__(code, **kwargs)
 
 
 class Forbidden(DomainError):

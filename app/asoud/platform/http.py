@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("asoud.http")
 
 MAX_JSON_BODY_BYTES = 256 * 1024
+PRIVATE_PREFIXES = ("/api/v1/auth/",)  # answered without a caller, but carry tokens
 MAX_JSON_DEPTH = 32  # no body of this API nests deeper; the parser would recurse on it
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
@@ -196,6 +197,10 @@ class Api:
             return await unhandled_error_handler(request, exc)
         for name, value in call.response_headers.items():
             response.headers.setdefault(name, value)
+        if call.principal is not None or ep.path.startswith(PRIVATE_PREFIXES):
+            # An answer for one person (tokens, profile, wallet, orders) is never stored by a
+            # browser or a shared cache.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 

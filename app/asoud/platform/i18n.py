@@ -454,6 +454,42 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("مدفوع مسبقًا", "تم دفع هذا من قبل."),
         "tr": ("Zaten ödendi", "Bu zaten ödendi."),
     },
+    "too_many_open_orders": {
+        "en": (
+            "Too many unpaid orders",
+            "You have {limit} unpaid orders in this market. Pay or cancel one first.",
+        ),
+        "fa": (
+            "سفارش‌های پرداخت‌نشده زیاد است",
+            "شما {limit} سفارش پرداخت‌نشده در این فروشگاه دارید. ابتدا یکی را پرداخت یا لغو کنید.",
+        ),
+        "ar": (
+            "طلبات غير مدفوعة كثيرة",
+            "لديك {limit} طلبات غير مدفوعة في هذا المتجر. ادفع أو ألغِ واحدًا أولًا.",
+        ),
+        "tr": (
+            "Ödenmemiş sipariş çok fazla",
+            "Bu mağazada {limit} ödenmemiş siparişiniz var. Önce birini ödeyin veya iptal edin.",
+        ),
+    },
+    "too_many_units_held": {
+        "en": (
+            "Too many items held",
+            "Your unpaid orders in this market may hold at most {limit} items.",
+        ),
+        "fa": (
+            "اقلام رزروشده زیاد است",
+            "سفارش‌های پرداخت‌نشده شما در این فروشگاه حداکثر {limit} قلم را می‌توانند نگه دارند.",
+        ),
+        "ar": (
+            "عناصر محجوزة كثيرة",
+            "يمكن لطلباتك غير المدفوعة في هذا المتجر حجز {limit} عنصرًا على الأكثر.",
+        ),
+        "tr": (
+            "Çok fazla ürün ayrılmış",
+            "Bu mağazadaki ödenmemiş siparişleriniz en fazla {limit} ürün ayırabilir.",
+        ),
+    },
     "payment_in_progress": {
         "en": (
             "Payment in progress",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
@@ -10,6 +12,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asoud.platform.database import count_queries
+
+if TYPE_CHECKING:
+    from asoud.runtime import Platform
 
 # 0.2 s is the latency SLO threshold, so it must be an exact bucket boundary.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -77,6 +82,19 @@ class MetricsMiddleware:
                 DB_QUERIES_PER_REQUEST.labels(template).observe(queries.count)
                 if queries.transaction_control:
                     DB_TRANSACTION_STATEMENTS.labels(template).inc(queries.transaction_control)
+
+
+BACKLOG_INTERVAL_SECONDS = 10.0
+
+
+async def measure_backlog_every(platform: Platform, seconds: float) -> None:
+    """The task backlog gauge, refreshed in the background (the metrics port's server reads
+    the registry from its own thread and cannot ask Redis)."""
+    from asoud.background.broker import measure_backlog
+
+    while True:
+        await measure_backlog(platform.redis, platform.keys("tasks"))
+        await asyncio.sleep(seconds)
 
 
 async def metrics_endpoint(request: Request) -> Response:

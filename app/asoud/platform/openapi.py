@@ -116,6 +116,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     ),
     "item_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     "letter_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    "invitation_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     "base": {"type": "string", "enum": list(SUPPORTED_CURRENCIES)},
     "quote": {"type": "string", "enum": list(SUPPORTED_CURRENCIES)},
     "token": {"type": "string", "pattern": "^inv_[A-Za-z0-9_-]{32}$"},

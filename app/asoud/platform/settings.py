@@ -7,15 +7,40 @@ operator and a human editing a Deployment would otherwise silently disagree.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PREFIX = "ASOUD_"
+SmsProvider = Literal["outbox", "smsir", "twilio"]
+GATEWAYS = ("zarinpal", "stripe", "paypal", "crypto")
+# What each provider cannot work without; production refuses to start if one is empty.
+PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "smsir": ("smsir_api_key", "smsir_template_id"),
+    "twilio": ("twilio_account_sid", "twilio_auth_token", "twilio_from_number"),
+}
+GATEWAY_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "zarinpal": ("zarinpal_merchant_id",),
+    "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
+    "paypal": ("paypal_client_id", "paypal_client_secret"),
+    "crypto": ("crypto_api_url", "crypto_api_key", "crypto_webhook_secret"),
+}
+# ASOUD_* variables that are not settings: the test suite's, benchmarks', tools' and the
+# operator's own. Any other unknown ASOUD_* variable is a typo and refused.
+FOREIGN_PREFIXES = (
+    "ASOUD_TEST_",
+    "ASOUD_BENCH_",
+    "ASOUD_LOAD_",
+    "ASOUD_FUZZ_",
+    "ASOUD_OPERATOR_",
+    "ASOUD_DATABASE_ADMIN_URL",
+    "ASOUD_NEW_DATABASE_PASSWORD",
+)
 
 
 class Environment(StrEnum):
@@ -64,8 +89,8 @@ class Settings(BaseModel):
     otp_resend_lock_seconds: int = Field(default=60, ge=1, le=3600)
 
     # SMS: provider for Iranian numbers and for the rest of the world
-    sms_provider: str = "outbox"
-    sms_international_provider: str = "outbox"
+    sms_provider: SmsProvider = "outbox"
+    sms_international_provider: SmsProvider = "outbox"
     smsir_api_url: str = "https://api.sms.ir"
     smsir_api_key: str = Field(default="", repr=False)
     smsir_template_id: int = 0
@@ -80,6 +105,13 @@ class Settings(BaseModel):
     # Orders: how long checkout holds stock (and discount uses) for an order
     stock_hold_online_seconds: int = Field(default=900, ge=60, le=86_400)
     stock_hold_cash_seconds: int = Field(default=172_800, ge=300, le=30 * 86_400)
+    # What one buyer may hold in one market at once (unpaid orders and their units), so no
+    # one can lock a product's whole stock for two days with cash orders never collected.
+    # Outside messages (SMS, push, e-mail) of one kind to one person: at most one per window;
+    # what comes meanwhile is batched into the next one.
+    notification_batch_seconds: int = Field(default=300, ge=0, le=86_400)
+    max_open_orders_per_market: int = Field(default=3, ge=1, le=1000)
+    max_held_units_per_market: int = Field(default=20, ge=1, le=100_000)
 
     # Error tracking
     sentry_dsn: str = Field(default="", repr=False)
@@ -93,9 +125,10 @@ class Settings(BaseModel):
     )
     task_retry_base_seconds: float = Field(default=5.0, ge=0.0, le=600)
     task_max_concurrency: int = Field(default=50, ge=1, le=1000)
-    # Each worker process serves its task metrics on this port (0: off); the operator's
-    # PodMonitor scrapes it as "metrics".
-    worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    # Every process (API, worker, scheduler) serves /metrics on this port, apart from the
+    # API's: the port Prometheus scrapes is never the one the Ingress publishes. 0: workers
+    # serve none, and the API serves /metrics on its own port (development only).
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
 
     # Payments
     payment_gateways: tuple[str, ...] = ("zarinpal",)
@@ -141,6 +174,33 @@ class Settings(BaseModel):
     rate_limit_login_phone: str = "5/minute"
     rate_limit_login_ip: str = "20/minute"
 
+    @field_validator(
+        "rate_limit_anonymous",
+        "rate_limit_user",
+        "rate_limit_burst",
+        "rate_limit_login_phone",
+        "rate_limit_login_ip",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from asoud.platform.ratelimit import Rate  # the one parser of rates
+
+        try:
+            Rate.parse(value)
+        except ValueError:
+            raise ValueError(
+                'expected "<count>/<second|minute|hour|day>", e.g. "100/hour"'
+            ) from None
+        return value
+
+    @field_validator("payment_gateways")
+    @classmethod
+    def _gateways(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(GATEWAYS))
+        if unknown:
+            raise ValueError(f"unknown gateway {', '.join(unknown)} (known: {', '.join(GATEWAYS)})")
+        return value
+
     @field_validator("cors_allow_origins", "payment_gateways", "exchange_rate_bases", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
@@ -159,6 +219,10 @@ class Settings(BaseModel):
     @property
     def uses_embedded_redis(self) -> bool:
         return self.redis_url.startswith("memory://")
+
+    def _missing(self, fields: tuple[str, ...], what: str) -> list[str]:
+        empty = [PREFIX + name.upper() for name in fields if not getattr(self, name)]
+        return [f"{what} needs {', '.join(empty)}"] if empty else []
 
     def check_production_safety(self) -> None:
         """Refuse, with every reason at once, a production configuration that is unsafe."""
@@ -181,6 +245,12 @@ class Settings(BaseModel):
             problems.append("ASOUD_SECRET_KEY must be at least 32 characters")
         if not self.public_base_url.startswith("https://"):
             problems.append("ASOUD_PUBLIC_BASE_URL must be https:// in production")
+        if "*" in self.cors_allow_origins:
+            problems.append("ASOUD_CORS_ALLOW_ORIGINS may not be * in production: list the apps")
+        for provider in sorted({self.sms_provider, self.sms_international_provider} - {"outbox"}):
+            problems += self._missing(PROVIDER_CREDENTIALS[provider], f"SMS provider {provider}")
+        for gateway in self.payment_gateways:
+            problems += self._missing(GATEWAY_CREDENTIALS[gateway], f"payment gateway {gateway}")
         if problems:
             raise ConfigurationError(
                 "refusing to start in production:\n  - " + "\n  - ".join(problems)
@@ -201,7 +271,24 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 )
 
 
+def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    problems = []
+    for name in sorted(environ):
+        if not name.startswith(PREFIX) or name.startswith(FOREIGN_PREFIXES):
+            continue
+        if name in known or name.removesuffix("_FILE") in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"{name} is not a setting{hint}")
+    return problems
+
+
 def _read_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    unknown = _unknown_variables(environ)
+    if unknown:
+        raise ConfigurationError("unknown variables:\n  - " + "\n  - ".join(unknown))
     values: dict[str, str] = {}
     for field_name in Settings.model_fields:
         env_name = PREFIX + field_name.upper()
@@ -228,7 +315,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         lines = [
-            f"{PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"{PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: "
+            + str(err["msg"]).removeprefix("Value error, ")
             for err in exc.errors()
         ]
         raise ConfigurationError("invalid configuration:\n  - " + "\n  - ".join(lines)) from None

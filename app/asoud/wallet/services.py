@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from asoud.identity.models import User
 from asoud.identity.phone import normalise_phone
-from asoud.platform.errors import NotFound, field_error
+from asoud.platform.errors import Conflict, NotFound, field_error
 from asoud.platform.money import (
     Money,
     MoneyIn,
@@ -57,6 +57,10 @@ async def transfer(sender: User, to_phone: str, amount: MoneyIn, key: str | None
         phone = normalise_phone(to_phone)
     except ValueError:
         raise field_error("body.to_phone", "invalid_phone") from None
+    # Funds first: a sender who cannot pay learns nothing about who has an account (the same
+    # 409 for any number), so probing numbers costs real money, which goes to the number.
+    if (await balance(sender.id, amount.currency)).amount < value:
+        raise Conflict("insufficient_funds", currency=amount.currency)
     recipient = await User.get_or_none(phone=phone, is_active=True)
     if recipient is None:
         raise NotFound("recipient_not_found")
