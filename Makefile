@@ -29,6 +29,7 @@ lint: $(BIN)/.installed
 ## Figures, not assertions: requests/s and latency over loopback
 bench: $(BIN)/.installed
 	$(BIN)/python loadtests/bench_identity.py
+	$(BIN)/python loadtests/bench_catalogue.py
 	$(BIN)/python loadtests/bench_marketplace.py
 	$(BIN)/python loadtests/bench_background.py
 	$(BIN)/python loadtests/bench_operator.py

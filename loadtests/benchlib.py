@@ -37,6 +37,9 @@ UNLIMITED = {
     "ASOUD_RATE_LIMIT_BURST": "100000000/minute",
     "ASOUD_RATE_LIMIT_LOGIN_PHONE": "100000000/minute",
     "ASOUD_RATE_LIMIT_LOGIN_IP": "100000000/minute",
+    # the checkout benchmark's buyers keep many unpaid orders open
+    "ASOUD_MAX_OPEN_ORDERS_PER_MARKET": "1000",
+    "ASOUD_MAX_HELD_UNITS_PER_MARKET": "100000",
 }
 
 
@@ -124,12 +127,28 @@ end
 """
 
 
+WRK_PATHS = """
+paths = {%s}
+counter = 0
+request = function()
+  counter = counter %% #paths + 1
+  return wrk.format(nil, paths[counter])
+end
+"""
+
+
 async def drive_wrk(
-    url: str, headers: dict[str, str], seconds: float, concurrency: int
+    url: str,
+    headers: dict[str, str],
+    seconds: float,
+    concurrency: int,
+    paths: list[str] | None = None,
 ) -> dict[str, float]:
-    """wrk (C, event loop) as the load generator: it costs far less CPU than a Python client."""
+    """wrk (C, event loop) as the load generator: it costs far less CPU than a Python client.
+    With ``paths``, requests go to those paths of ``url``'s host in turn (one wrk thread)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(WRK_REPORT)
+    sequence = WRK_PATHS % ",".join(f'"{p}"' for p in paths) if paths else ""
+    script.write_text(sequence + WRK_REPORT)
     args = ["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{seconds:.0f}s", "-s", str(script)]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
