@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -71,6 +72,16 @@ def build_api() -> Api:
     return root
 
 
+def tune_garbage_collector() -> None:
+    """Everything loaded at start-up (modules, ORM metadata, routes) lives as long as the
+    process: freeze it out of the collector's scans, and collect the young generation less
+    often. A full collection of the default heap stopped the event loop for ~50 ms about once
+    a second under load (py-spy), which was most of the p99."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     init_sentry(settings)
@@ -80,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        tune_garbage_collector()
         measuring = (
             None
             if settings.uses_embedded_redis

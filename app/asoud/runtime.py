@@ -110,6 +110,7 @@ class Platform:
 
             await embedded.stop(self._schedule)
         await self.tasks.shutdown()
+        await self.limiter.close()  # the last hits counted here reach Redis
         await self.http.aclose()
         await self.redis.aclose()
         if self._orm is not None:

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from asoud.platform.ratelimit import Rate
+from asoud.platform.ratelimit import Limit, Rate, RateLimiter
 from asoud.runtime import Platform
 from tests.support.login import bearer, forget_codes, login
 
@@ -108,6 +108,7 @@ async def test_burst_limit(client: httpx.AsyncClient) -> None:
 async def test_general_limits_fail_open(
     client: httpx.AsyncClient, app: Starlette, caplog: Any
 ) -> None:
+    """General limits never wait for Redis; a flush that fails keeps the hits for the next."""
     platform: Platform = app.state.platform
     healthy = platform.limiter.redis
     platform.limiter.redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
@@ -115,8 +116,32 @@ async def test_general_limits_fail_open(
         response = await client.post(
             "/api/v1/auth/refresh", json={"refresh_token": "asr_nothing-here"}
         )
+        await platform.limiter.flush()
     finally:
         await platform.limiter.redis.aclose()
         platform.limiter.redis = healthy
     assert response.status_code == 401  # served, not 503
-    assert "rate limiter unavailable, allowing" in caplog.text
+    assert "rate limiter unavailable, counting locally" in caplog.text
+    pending = sum(w.pending for w in platform.limiter._local.windows.values())
+    assert pending >= 2  # the anonymous and burst hits wait for Redis to come back
+    await platform.limiter.flush()
+    assert sum(w.pending for w in platform.limiter._local.windows.values()) == 0
+
+
+async def test_processes_see_each_others_hits_after_a_flush(app: Starlette) -> None:
+    """Two processes' local counts meet in Redis: each decides from the shared total."""
+    platform: Platform = app.state.platform
+    first = platform.limiter
+    second = RateLimiter(first.redis, first.keys, "same-secret")
+    first._secret = b"same-secret"
+    first._hashes.clear()
+    limit = [Limit("test", "ip:203.0.113.9", Rate(5, 3600))]
+    assert [first.count_locally(limit).allowed for _ in range(3)] == [True] * 3  # type: ignore[union-attr]
+    await first.flush()
+    await second.flush()
+    second.count_locally(limit)
+    await second.flush()  # learns the total: 3 from the first process, 1 of its own
+    decision = second.count_locally(limit)
+    assert decision is not None and decision.remaining == 0 and decision.allowed
+    refused = second.count_locally(limit)
+    assert refused is not None and not refused.allowed

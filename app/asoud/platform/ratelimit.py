@@ -4,16 +4,25 @@ Identities (phone numbers, IPs, user ids) are HMAC-hashed before they become key
 Redis dump reveals nobody. Each caller decides whether a Redis failure fails open (general
 API limits) or closed with 503 (login endpoints, where an unlimited attacker is worse than
 a short outage).
+
+Fail-closed limits (login) ask Redis on every hit: exact across processes. Fail-open limits
+(the general API limits, checked on every request) are counted in the process and written to
+Redis in one pipelined INCRBY per key every ``FLUSH_SECONDS``, the way Envoy pairs a local
+token bucket with its global limiter: a process decides from Redis's count as of its last
+flush plus its own hits since, so other processes' hits are seen at most ``FLUSH_SECONDS``
+late, and a request never waits for Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -24,6 +33,7 @@ from asoud.platform.redis import KeySpace
 log = logging.getLogger("asoud.ratelimit")
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+FLUSH_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -72,20 +82,115 @@ class Decision:
         return headers
 
 
+@dataclass
+class _Window:
+    """One key's window as this process sees it: Redis's count at the last flush, and the
+    hits counted here since."""
+
+    ttl: int
+    ends_at: float
+    known: int = 0
+    pending: int = 0
+
+
+@dataclass
+class _LocalCounts:
+    windows: dict[str, _Window] = field(default_factory=dict)
+    flusher: asyncio.Task[None] | None = None
+
+
 class RateLimiter:
     def __init__(self, redis: Redis, keys: KeySpace, secret: str, *, enabled: bool = True) -> None:
         self.redis = redis
         self.keys = keys
         self._secret = secret.encode() or b"asoud"
         self.enabled = enabled
+        self._local = _LocalCounts()
+        self._hashes: dict[str, str] = {}
 
     def _hash(self, identity: str) -> str:
-        return hmac.new(self._secret, identity.encode(), hashlib.sha256).hexdigest()[:24]
+        hashed = self._hashes.get(identity)
+        if hashed is None:
+            if len(self._hashes) > 100_000:  # bounded: a flood of addresses cannot grow it
+                self._hashes.clear()
+            hashed = hmac.new(self._secret, identity.encode(), hashlib.sha256).hexdigest()[:24]
+            self._hashes[identity] = hashed
+        return hashed
 
-    async def check(self, limits: list[Limit], *, fail_closed: bool) -> Decision | None:
-        """Count one hit against every limit; the most restrictive decides (``None``: no limit)."""
+    def count_locally(self, limits: list[Limit]) -> Decision | None:
+        """Count one hit against every fail-open limit without waiting for Redis."""
         if not self.enabled or not limits:
             return None
+        now = time.time()
+        local = self._local
+        decisions = []
+        for limit in limits:
+            seconds = limit.rate.window_seconds
+            number = int(now // seconds)
+            key = self.keys("rl", limit.scope, self._hash(limit.identity), str(number))
+            window = local.windows.get(key)
+            if window is None:
+                window = local.windows[key] = _Window(seconds + 1, (number + 1) * seconds)
+            window.pending += 1
+            count = window.known + window.pending
+            decisions.append(
+                Decision(
+                    allowed=count <= limit.rate.limit,
+                    limit=limit.rate.limit,
+                    remaining=max(0, limit.rate.limit - count),
+                    reset_seconds=max(1, math.ceil(window.ends_at - now)),
+                    policy=limit.rate.policy,
+                )
+            )
+        if local.flusher is None or local.flusher.done():
+            local.flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+        return min(decisions, key=lambda d: (d.allowed, d.remaining, -d.reset_seconds))
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write the hits counted here to Redis and learn every process's totals."""
+        now = time.time()
+        windows = self._local.windows
+        for key in [key for key, w in windows.items() if w.ends_at < now]:
+            del windows[key]
+        batch = [(key, w, w.pending) for key, w in windows.items() if w.pending]
+        if not batch:
+            return
+        for _, window, hits in batch:
+            window.pending -= hits
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, window, hits in batch:
+                    pipe.incrby(key, hits)
+                    pipe.expire(key, window.ttl)
+                results = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            for _, window, hits in batch:  # kept for the next flush; limits stay local
+                window.pending += hits
+            log.warning("rate limiter unavailable, counting locally: %s", type(exc).__name__)
+            return
+        for index, (_, window, _hits) in enumerate(batch):
+            window.known = int(results[index * 2])
+
+    async def close(self) -> None:
+        flusher = self._local.flusher
+        if flusher is not None and not flusher.done():
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush()
+
+    async def check(self, limits: list[Limit], *, fail_closed: bool) -> Decision | None:
+        """Count one hit against every limit; the most restrictive decides (``None``: no limit).
+        Fail-open limits are counted locally and flushed in batches (see the module)."""
+        if not self.enabled or not limits:
+            return None
+        if not fail_closed:
+            return self.count_locally(limits)
         now = time.time()
         windows = []
         try:
@@ -98,11 +203,8 @@ class RateLimiter:
                     windows.append(window)
                 results = await pipe.execute()
         except (RedisError, OSError) as exc:
-            if fail_closed:
-                log.warning("rate limiter unavailable, refusing: %s", type(exc).__name__)
-                raise ServiceUnavailable() from None
-            log.warning("rate limiter unavailable, allowing: %s", type(exc).__name__)
-            return None
+            log.warning("rate limiter unavailable, refusing: %s", type(exc).__name__)
+            raise ServiceUnavailable() from None
 
         decisions = []
         for index, limit in enumerate(limits):
