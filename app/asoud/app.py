@@ -41,6 +41,7 @@ from asoud.platform.metrics import (
 )
 from asoud.platform.middleware import RequestContextMiddleware
 from asoud.platform.openapi import docs_routes
+from asoud.platform.routing import IndexedRouter
 from asoud.platform.settings import Settings, load_settings
 from asoud.runtime import Platform
 from asoud.taxonomy import routes as taxonomy_routes
@@ -119,17 +120,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             deployment={"payment_gateways": list(settings.payment_gateways)},
         ),
     ]
-    app = Starlette(
-        debug=False,  # tracebacks never reach a response, whatever ASOUD_DEBUG says
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[
-            Middleware(MetricsMiddleware),
-            Middleware(
-                RequestContextMiddleware,
-                hsts=settings.is_production,
-                trusted_proxy_hops=settings.trusted_proxy_hops,
-            ),
+    # Without configured origins CORS answers nothing a browser could use: no layer at all.
+    cors = (
+        [
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_allow_origins),
@@ -148,9 +141,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "RateLimit-Remaining",
                     "RateLimit-Reset",
                     "API-Version",
+                    "ETag",
                 ],
                 max_age=600,
+            )
+        ]
+        if settings.cors_allow_origins
+        else []
+    )
+    app = Starlette(
+        debug=False,  # tracebacks never reach a response, whatever ASOUD_DEBUG says
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(MetricsMiddleware),
+            Middleware(
+                RequestContextMiddleware,
+                hsts=settings.is_production,
+                trusted_proxy_hops=settings.trusted_proxy_hops,
             ),
+            *cors,
         ],
         exception_handlers={
             DomainError: domain_error_handler,
@@ -158,6 +168,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: unhandled_error_handler,
         },
     )
+    # Before the first request builds the middleware stack around it.
+    app.router = IndexedRouter(routes, lifespan=lifespan)
     app.state.platform = platform
     app.state.api = api
     return app

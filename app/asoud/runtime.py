@@ -111,6 +111,10 @@ class Platform:
             await embedded.stop(self._schedule)
         await self.tasks.shutdown()
         await self.limiter.close()  # the last hits counted here reach Redis
+        for adapter in self.adapters.values():
+            stop = getattr(adapter, "stop", None)  # background refreshers (local caches)
+            if stop is not None:
+                await stop()
         await self.http.aclose()
         await self.redis.aclose()
         if self._orm is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from asoud.platform.cache import UNREACHABLE
 from asoud.platform.i18n import SUPPORTED_LANGUAGES
+from asoud.platform.local_cache import LocalResponses
 from asoud.runtime import Platform
 
 LIST_CACHE = "catalog-list"
@@ -29,6 +30,22 @@ def _generation_key(platform: Platform, scope: str) -> str:
 
 
 POPULAR = ":popular"  # lists sorted by sales: they also change when a sale is final
+# Every invalidation bumps one of these last (see invalidate): the in-process mirror of the
+# generations watches only them until one moves.
+SENTINELS = (GLOBAL, GLOBAL + POPULAR)
+
+
+def local(platform: Platform) -> LocalResponses:
+    """This process's rendered anonymous answers (see asoud.platform.local_cache)."""
+    responses: LocalResponses | None = platform.adapters.get("catalog:local")
+    if responses is None:
+        responses = platform.adapters["catalog:local"] = LocalResponses(
+            platform.redis,
+            lambda scope: _generation_key(platform, scope),
+            SENTINELS,
+            enabled=platform.cache.enabled,
+        )
+    return responses
 
 
 async def generation(platform: Platform, scope: str, *, popular: bool = False) -> int | None:
@@ -60,7 +77,12 @@ async def invalidate(
 ) -> None:
     """Call after any write that changes what catalogue readers see. ``popularity_only``: only
     the sales counts changed (a sale became final), which only lists sorted by sales show."""
-    scopes = [GLOBAL, *set(market_ids)]
+    # The global scope last: once a reader sees it moved, the markets' moves are visible too
+    # (one connection's commands run in order), which the in-process mirror relies on.
+    scopes = [*set(market_ids), GLOBAL]
+    touched = [scope + POPULAR for scope in scopes]
+    if not popularity_only:
+        touched += scopes
 
     async def bump() -> None:
         async with platform.redis.pipeline(transaction=False) as pipe:
@@ -70,6 +92,8 @@ async def invalidate(
                     pipe.incr(_generation_key(platform, scope))
             await pipe.execute()
 
+    local(platform).forget(touched)
+
     # Never fails the write that called it (it is committed): what Redis does not take now
     # is owed and written before this process reads the cache again.
     await platform.cache.settle()
@@ -77,6 +101,8 @@ async def invalidate(
         await bump()
     except UNREACHABLE:
         platform.cache.owe(bump)
+    # Again after the bump: a mirror refresh during it may have re-read the old numbers.
+    local(platform).forget(touched)
     if not popularity_only:
         await platform.cache.delete_many(
             DETAIL_CACHE, [f"{p}:{lang}" for p in product_ids for lang in SUPPORTED_LANGUAGES]

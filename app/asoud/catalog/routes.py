@@ -18,9 +18,9 @@ from asoud.catalog.schemas import (
     ProductPatch,
     ProductPublic,
 )
-from asoud.markets.access import WRITE, Access, market_for, visible_market
+from asoud.markets.access import WRITE, Access, market_for
 from asoud.platform.errors import NotFound, uuid_or_404
-from asoud.platform.http import Api, Auth, Call
+from asoud.platform.http import Api, Auth, Call, document_response
 from asoud.platform.i18n import current_language
 
 api = Api()
@@ -73,11 +73,18 @@ async def create_product(call: Call[ProductCreate, Any]) -> ProductOwnerView:
     errors=[404],
 )
 async def list_market_products(call: Call[Any, ProductListQuery]) -> Response:
-    """Published products; filters, sort and cursor as in the catalogue search."""
+    """Published products; filters, sort and cursor as in the catalogue search. Anonymous
+    answers carry a strong ETag (If-None-Match → 304) and may be cached for a few seconds."""
     user = call.principal.user if call.principal else None
-    market = await visible_market(user, call.path["market_id"])
-    page = await services.market_page(call.platform, market, call.query, current_language.get())
-    return _json(page)
+    document, public = await services.market_page_document(
+        call.platform,
+        user,
+        call.path["market_id"],
+        call.query,
+        call.request.scope["query_string"].decode("latin-1"),
+        current_language.get(),
+    )
+    return document_response(call.request, document.body, document.etag, public=public)
 
 
 @api.endpoint(
@@ -125,12 +132,14 @@ async def search_products(call: Call[Any, ProductListQuery]) -> Response:
     responses={200: ProductPublic},
     errors=[404],
 )
-async def get_product(call: Call[Any, Any]) -> ProductPublic:
+async def get_product(call: Call[Any, Any]) -> Response:
+    """Anonymous answers carry a strong ETag (If-None-Match → 304) and may be cached for a
+    few seconds by browsers and CDNs."""
     user = call.principal.user if call.principal else None
-    data = await services.visible_product(
+    document, public = await services.product_document(
         call.platform, user, call.path["product_id"], current_language.get()
     )
-    return ProductPublic.model_validate(data)
+    return document_response(call.request, document.body, document.etag, public=public)
 
 
 @api.endpoint(

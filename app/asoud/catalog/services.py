@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,9 +25,11 @@ from asoud.identity.models import User
 from asoud.markets.access import visible_markets_filter
 from asoud.markets.models import Market, MarketStatus, Visibility
 from asoud.platform import pagination
+from asoud.platform.cache import CACHE_REQUESTS
 from asoud.platform.database import save_changes
 from asoud.platform.errors import Conflict, NotFound, field_error, uuid_or_404
 from asoud.platform.i18n import DEFAULT_LANGUAGE
+from asoud.platform.local_cache import Entry
 from asoud.platform.money import check_amount_precision, money
 from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
 from asoud.runtime import Platform
@@ -246,6 +249,62 @@ async def cached_page(
             catalog_cache.LIST_CACHE, key, page, catalog_cache.TTL_SECONDS
         )
     return page
+
+
+async def product_document(
+    platform: Platform, user: User | None, product_id: str, language: str
+) -> tuple[Entry, bool]:
+    """A product as rendered JSON with its ETag, and whether anyone may be given it (an
+    anonymous answer, hence a public market). Anonymous answers come from this process's
+    memory while their market's generation is unchanged (see asoud.platform.local_cache)."""
+    local = catalog_cache.local(platform)
+    key = f"product:{product_id}:{language}"
+    generation = None
+    if user is None:
+        hit = local.get(key)
+        if hit is not None:
+            CACHE_REQUESTS.labels(catalog_cache.DETAIL_CACHE, "hit").inc()
+            return hit, True
+        market_id = local.scope_hint(key)
+        # read before the product is: a write in between outdates what is kept, never the reverse
+        generation = local.generation(market_id) if market_id else None
+    data = await visible_product(platform, user, product_id, language)
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    if user is None:
+        local.remember_scope(key, data["market_id"])
+        return local.put(key, body, data["market_id"], generation, catalog_cache.TTL_SECONDS), True
+    return local.put(key, body, data["market_id"], None, 0), False
+
+
+async def market_page_document(
+    platform: Platform,
+    user: User | None,
+    market_id: str,
+    query: ProductListQuery,
+    raw_query: str,
+    language: str,
+) -> tuple[Entry, bool]:
+    """A market's page as rendered JSON with its ETag (see :func:`product_document`)."""
+    from asoud.markets.access import visible_market
+
+    local = catalog_cache.local(platform)
+    scope = str(uuid_or_404(market_id))  # the form invalidation uses, whatever the path's
+    key = f"page:{scope}:{language}:{raw_query}"
+    generation = None
+    if user is None:
+        hit = local.get(key)
+        if hit is not None:
+            CACHE_REQUESTS.labels(catalog_cache.LIST_CACHE, "hit").inc()
+            return hit, True
+        if query.sort == "popular":
+            scope += catalog_cache.POPULAR
+        generation = local.generation(scope)
+    market = await visible_market(user, market_id)
+    page = await market_page(platform, market, query, language)
+    public = user is None  # an anonymous caller sees only public, published markets
+    return local.put(
+        key, page, scope, generation if public else None, catalog_cache.TTL_SECONDS
+    ), public
 
 
 async def visible_product(

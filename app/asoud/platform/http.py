@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("asoud.http")
 
 MAX_JSON_BODY_BYTES = 256 * 1024
+# Anonymous public reads may be kept by browsers, proxies and CDNs for a few seconds and
+# served a little longer while they revalidate (If-None-Match → 304).
+PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=25"
 PRIVATE_PREFIXES = ("/api/v1/auth/",)  # answered without a caller, but carry tokens
 MAX_JSON_DEPTH = 32  # no body of this API nests deeper; the parser would recurse on it
 
@@ -288,6 +291,16 @@ def field_errors(exc: ValidationError, location: str) -> list[dict[str, str]]:
             }
         )
     return errors
+
+
+def document_response(request: Request, body: bytes, etag: str, *, public: bool) -> Response:
+    """A rendered JSON document with its strong ETag; 304 when the client already has it."""
+    headers = {"ETag": etag, "Vary": "Accept-Language"}
+    if public:
+        headers["Cache-Control"] = PUBLIC_CACHE_CONTROL
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _render(ep: Endpoint, result: Any) -> Response:

@@ -48,6 +48,33 @@ DB_QUERY_DURATION = Histogram(
 UNMATCHED_ROUTE = "<unmatched>"
 
 
+class _RouteMetrics:
+    """The labelled children of one route and method, looked up once (``labels()`` builds a
+    key and takes a lock on every call)."""
+
+    __slots__ = ("duration", "queries", "requests", "transactions")
+
+    def __init__(self, template: str, method: str) -> None:
+        self.requests = {
+            status: HTTP_REQUESTS.labels(template, method, status)
+            for status in ("1xx", "2xx", "3xx", "4xx", "5xx")
+        }
+        self.duration = HTTP_DURATION.labels(template, method)
+        self.queries = DB_QUERIES_PER_REQUEST.labels(template)
+        self.transactions = DB_TRANSACTION_STATEMENTS.labels(template)
+
+
+_ROUTE_METRICS: dict[tuple[str, str], _RouteMetrics] = {}
+_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
+
+
+def _route_metrics(template: str, method: str) -> _RouteMetrics:
+    found = _ROUTE_METRICS.get((template, method))
+    if found is None:  # bounded: templates and methods come from the route table
+        found = _ROUTE_METRICS[(template, method)] = _RouteMetrics(template, method)
+    return found
+
+
 class MetricsMiddleware:
     """Plain ASGI (not BaseHTTPMiddleware) so context variables reach the handlers."""
 
@@ -77,11 +104,17 @@ class MetricsMiddleware:
                 route = scope.get("route")
                 template = getattr(route, "path", None) or UNMATCHED_ROUTE
                 method = scope["method"]
-                HTTP_REQUESTS.labels(template, method, f"{status // 100}xx").inc()
-                HTTP_DURATION.labels(template, method).observe(time.perf_counter() - started)
-                DB_QUERIES_PER_REQUEST.labels(template).observe(queries.count)
+                if method not in KNOWN_METHODS:
+                    method = "OTHER"  # a client's invented method must not mint a series
+                children = _route_metrics(template, method)
+                children.requests[_STATUS_CLASSES.get(status // 100, "5xx")].inc()
+                children.duration.observe(time.perf_counter() - started)
+                children.queries.observe(queries.count)
                 if queries.transaction_control:
-                    DB_TRANSACTION_STATEMENTS.labels(template).inc(queries.transaction_control)
+                    children.transactions.inc(queries.transaction_control)
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 BACKLOG_INTERVAL_SECONDS = 10.0

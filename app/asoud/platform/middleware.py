@@ -7,10 +7,14 @@ import re
 import secrets
 from contextvars import ContextVar
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asoud.platform.i18n import RTL_LANGUAGES, current_language, negotiate_language
+from asoud.platform.i18n import (
+    RTL_LANGUAGES,
+    SUPPORTED_LANGUAGES,
+    current_language,
+    negotiate_language,
+)
 
 log = logging.getLogger("asoud.http")
 
@@ -32,6 +36,15 @@ _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
 }
 _HSTS = "max-age=31536000; includeSubDomains; preload"
+_RAW_SECURITY_HEADERS = [(k.lower().encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
+_RAW_HSTS = (b"strict-transport-security", _HSTS.encode())
+_API_VERSION = (b"api-version", API_VERSION.encode())
+_LANGUAGE_HEADERS = {
+    # what every answer in that language carries: Content-Language, and the direction
+    language: [(b"content-language", language.encode())]
+    + ([(b"x-text-direction", b"rtl")] if language in RTL_LANGUAGES else [])
+    for language in SUPPORTED_LANGUAGES
+}
 
 
 class RequestContextMiddleware:
@@ -70,17 +83,20 @@ class RequestContextMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                out = MutableHeaders(scope=message)
-                out["X-Request-ID"] = request_id
-                out["API-Version"] = API_VERSION
-                for name, value in _SECURITY_HEADERS.items():
-                    out.setdefault(name, value)
+                # Raw header pairs (MutableHeaders re-scans the list on every operation).
+                out = message.setdefault("headers", [])
+                present = {name for name, _ in out}
+                out.append((b"x-request-id", request_id.encode("latin-1")))
+                out.append(_API_VERSION)
+                for pair in _RAW_SECURITY_HEADERS:
+                    if pair[0] not in present:
+                        out.append(pair)
                 if self.hsts:
-                    out["Strict-Transport-Security"] = _HSTS
-                if "content-language" not in out:
-                    out["Content-Language"] = language
-                if language in RTL_LANGUAGES:
-                    out.setdefault("X-Text-Direction", "rtl")
+                    out.append(_RAW_HSTS)
+                if b"content-language" not in present:
+                    out.extend(_LANGUAGE_HEADERS.get(language, ()))
+                elif language in RTL_LANGUAGES and b"x-text-direction" not in present:
+                    out.append((b"x-text-direction", b"rtl"))
             await send(message)
 
         try:
