@@ -70,6 +70,7 @@ class LocalResponses:
         self._sentinel_values: tuple[int, ...] | None = None
         self._wanted: set[str] = set()  # scopes asked for but not yet in the mirror
         self._synced_at = float("-inf")
+        self.version = 0  # moves whenever a mirrored generation may have changed
         self._refresher: asyncio.Task[None] | None = None
 
     # -- reading and storing -------------------------------------------------------------
@@ -99,6 +100,13 @@ class LocalResponses:
         if value is None and len(self._wanted) < MAX_SCOPES:
             self._wanted.add(scope)
         return value
+
+    def generation_since(self, scope: str, version: int) -> int | None:
+        """The scope's generation if nothing in the mirror moved since ``version`` was read:
+        then it is the generation that held before, and may stamp what was read since."""
+        if version != self.version:
+            return None
+        return self.generation(scope)
 
     def put(
         self, key: str, body: bytes, scope: str, generation: int | None, ttl_seconds: float
@@ -133,6 +141,7 @@ class LocalResponses:
         for scope in scopes:
             self._generations.pop(scope, None)
             self._wanted.add(scope)
+        self.version += 1
 
     def fresh(self) -> bool:
         return time.monotonic() - self._synced_at < MAX_STALENESS_SECONDS
@@ -171,7 +180,10 @@ class LocalResponses:
         if not sentinels_only:
             if len(scopes) > MAX_SCOPES:
                 self._entries.clear()
-            self._generations = dict(zip(scopes, numbers, strict=True))
+            generations = dict(zip(scopes, numbers, strict=True))
+            if generations != self._generations:
+                self.version += 1
+            self._generations = generations
             self._wanted -= wanted_before
         self._sentinel_values = sentinel_values
         self._synced_at = time.monotonic()
