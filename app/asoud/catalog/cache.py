@@ -43,7 +43,8 @@ def local(platform: Platform) -> LocalResponses:
             platform.redis,
             lambda scope: _generation_key(platform, scope),
             SENTINELS,
-            enabled=platform.cache.enabled,
+            enabled=platform.cache.enabled and platform.settings.local_cache_mb > 0,
+            max_bytes=platform.settings.local_cache_mb * 1024 * 1024,
         )
     return responses
 

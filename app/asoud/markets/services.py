@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from asoud.catalog import cache as catalog_cache
@@ -39,7 +39,7 @@ from asoud.markets.schemas import (
     MemberIn,
     RevisionOut,
 )
-from asoud.platform.database import save_changes
+from asoud.platform.database import fetch_sql, save_changes
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
@@ -353,14 +353,20 @@ async def accept_invite(user: User, token: str) -> Market:
 
 async def markets_of(user: User) -> list[tuple[Market, str]]:
     """Markets the user can act on, with the access they hold (for /me): one query."""
-    rows = await Market.filter(Q(owner_id=user.id) | Q(members__user_id=user.id)).values(
-        "id", "business_id", "owner_id", "created_at", "members__user_id", "members__role"
-    )
+    rows = await fetch_sql(_MARKETS_OF_SQL, [user.id])
     access: dict[Any, tuple[Market, str]] = {}
-    for row in sorted(rows, key=lambda r: r["created_at"]):
-        market = Market(id=row["id"], business_id=row["business_id"])
-        if row["owner_id"] == user.id:
-            access[row["id"]] = (market, "owner")
-        elif row["members__user_id"] == user.id and row["id"] not in access:
-            access[row["id"]] = (market, str(row["members__role"]))
+    for row in rows:
+        market_id = uuid.UUID(str(row["id"]))
+        market = Market(id=market_id, business_id=row["business_id"])
+        access[market_id] = (market, "owner" if row["role"] is None else str(row["role"]))
     return list(access.values())
+
+
+# Owned markets and those the user is a colleague in, oldest first (a hot path: /me).
+_MARKETS_OF_SQL = (
+    'SELECT m."id" AS "id", m."business_id" AS "business_id", '
+    'CASE WHEN m."owner_id" = $1 THEN NULL ELSE mm."role" END AS "role" '
+    'FROM "markets_market" m LEFT JOIN "markets_member" mm '
+    'ON mm."market_id" = m."id" AND mm."user_id" = $1 '
+    'WHERE m."owner_id" = $1 OR mm."user_id" = $1 ORDER BY m."created_at", m."id"'
+)

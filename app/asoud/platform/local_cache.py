@@ -33,8 +33,8 @@ log = logging.getLogger("asoud.cache")
 
 REFRESH_SECONDS = 0.25
 MAX_STALENESS_SECONDS = 1.0
-MAX_ENTRIES = 20_000
 MAX_SCOPES = 10_000
+ENTRY_OVERHEAD_BYTES = 400  # the key, the entry and the dict slot, roughly
 
 
 def etag_of(body: bytes) -> str:
@@ -59,8 +59,11 @@ class LocalResponses:
         sentinels: tuple[str, ...],
         *,
         enabled: bool = True,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.redis = redis
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self.key_of = key_of
         self.sentinels = sentinels
         self.enabled = enabled
@@ -85,9 +88,17 @@ class LocalResponses:
         current = self._generations.get(entry.scope)
         if current != entry.generation or entry.expires_at < time.monotonic():
             if current is None or current > entry.generation or entry.expires_at < time.monotonic():
-                del self._entries[key]  # outdated (a newer one waits for the mirror to catch up)
+                self._drop(key)  # outdated (a newer one waits for the mirror to catch up)
             return None
+        # least recently used first: a hit moves the entry to the end of the insertion order
+        del self._entries[key]
+        self._entries[key] = entry
         return entry
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body) + ENTRY_OVERHEAD_BYTES
 
     def generation(self, scope: str) -> int | None:
         """The scope's generation as mirrored, or None (not known yet, or stale)."""
@@ -120,11 +131,13 @@ class LocalResponses:
             generation if generation is not None else -1,
             time.monotonic() + ttl_seconds,
         )
-        if generation is not None and self.enabled:
-            if len(self._entries) >= MAX_ENTRIES:  # drop the oldest tenth (insertion order)
-                for old in list(self._entries)[: MAX_ENTRIES // 10]:
-                    del self._entries[old]
+        size = len(body) + ENTRY_OVERHEAD_BYTES
+        if generation is not None and self.enabled and size <= self.max_bytes:
+            self._drop(key)
+            while self._bytes + size > self.max_bytes:  # the least recently used go first
+                self._drop(next(iter(self._entries)))
             self._entries[key] = entry
+            self._bytes += size
         return entry
 
     def scope_hint(self, key: str) -> str | None:
@@ -132,7 +145,7 @@ class LocalResponses:
         return self._scope_hints.get(key)
 
     def remember_scope(self, key: str, scope: str) -> None:
-        if len(self._scope_hints) >= MAX_ENTRIES:
+        if len(self._scope_hints) >= 200_000:  # two ids each: bounded to ~40 MB
             self._scope_hints.clear()
         self._scope_hints[key] = scope
 
@@ -180,6 +193,7 @@ class LocalResponses:
         if not sentinels_only:
             if len(scopes) > MAX_SCOPES:
                 self._entries.clear()
+                self._bytes = 0
             generations = dict(zip(scopes, numbers, strict=True))
             if generations != self._generations:
                 self.version += 1

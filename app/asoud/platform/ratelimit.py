@@ -89,13 +89,14 @@ class _Window:
 
     ttl: int
     ends_at: float
+    key: str
     known: int = 0
     pending: int = 0
 
 
 @dataclass
 class _LocalCounts:
-    windows: dict[str, _Window] = field(default_factory=dict)
+    windows: dict[tuple[str, str, int], _Window] = field(default_factory=dict)
     flusher: asyncio.Task[None] | None = None
 
 
@@ -123,28 +124,34 @@ class RateLimiter:
             return None
         now = time.time()
         local = self._local
-        decisions = []
+        tightest: tuple[bool, int, int, Limit, _Window] | None = None
         for limit in limits:
             seconds = limit.rate.window_seconds
             number = int(now // seconds)
-            key = self.keys("rl", limit.scope, self._hash(limit.identity), str(number))
-            window = local.windows.get(key)
+            slot = (limit.scope, limit.identity, number)
+            window = local.windows.get(slot)
             if window is None:
-                window = local.windows[key] = _Window(seconds + 1, (number + 1) * seconds)
+                key = self.keys("rl", limit.scope, self._hash(limit.identity), str(number))
+                window = local.windows[slot] = _Window(seconds + 1, (number + 1) * seconds, key)
             window.pending += 1
             count = window.known + window.pending
-            decisions.append(
-                Decision(
-                    allowed=count <= limit.rate.limit,
-                    limit=limit.rate.limit,
-                    remaining=max(0, limit.rate.limit - count),
-                    reset_seconds=max(1, math.ceil(window.ends_at - now)),
-                    policy=limit.rate.policy,
-                )
-            )
+            allowed = count <= limit.rate.limit
+            remaining = max(0, limit.rate.limit - count)
+            # A refusal outranks any allowance; among equals, the fewest remaining hits.
+            candidate = (allowed, remaining, -int(window.ends_at), limit, window)
+            if tightest is None or candidate[:3] < tightest[:3]:
+                tightest = candidate
         if local.flusher is None or local.flusher.done():
             local.flusher = asyncio.get_running_loop().create_task(self._flush_soon())
-        return min(decisions, key=lambda d: (d.allowed, d.remaining, -d.reset_seconds))
+        assert tightest is not None
+        allowed, remaining, _, limit, window = tightest
+        return Decision(
+            allowed=allowed,
+            limit=limit.rate.limit,
+            remaining=remaining,
+            reset_seconds=max(1, math.ceil(window.ends_at - now)),
+            policy=limit.rate.policy,
+        )
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_SECONDS)
@@ -154,9 +161,9 @@ class RateLimiter:
         """Write the hits counted here to Redis and learn every process's totals."""
         now = time.time()
         windows = self._local.windows
-        for key in [key for key, w in windows.items() if w.ends_at < now]:
-            del windows[key]
-        batch = [(key, w, w.pending) for key, w in windows.items() if w.pending]
+        for slot in [slot for slot, w in windows.items() if w.ends_at < now]:
+            del windows[slot]
+        batch = [(w.key, w, w.pending) for w in windows.values() if w.pending]
         if not batch:
             return
         for _, window, hits in batch:

@@ -67,6 +67,8 @@ class Settings(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_key_prefix: str = "asoud:"
     cache_enabled: bool = True
+    # Rendered anonymous catalogue answers kept in each API process (asoud.platform.local_cache)
+    local_cache_mb: int = Field(default=64, ge=0, le=4096)
 
     # HTTP
     cors_allow_origins: tuple[str, ...] = ()
