@@ -53,7 +53,9 @@ class FakeZarinpal:
             body = await req.json()
             if body.get("merchant_id") != self.merchant_id:
                 return error(-10, "Terminal is not valid")
-            if int(body.get("amount", 0)) < 1000:
+            # Zarinpal's smallest payment is 1,000 rials: 100 when the amount is in toman.
+            smallest = 100 if body.get("currency") == "IRT" else 1000
+            if int(body.get("amount", 0)) < smallest:
                 return error(-9, "The input params invalid")
             authority = "A" + secrets.token_hex(18)[:35].upper()
             self.payments[authority] = {

@@ -69,7 +69,7 @@ async def create_product(call: Call[ProductCreate, Any]) -> ProductOwnerView:
     tags=["catalogue"],
     auth=Auth.optional,
     query=ProductListQuery,
-    responses={200: ProductPage},
+    responses={200: ProductPage, 304: None},
     errors=[404],
 )
 async def list_market_products(call: Call[Any, ProductListQuery]) -> Response:
@@ -129,7 +129,7 @@ async def search_products(call: Call[Any, ProductListQuery]) -> Response:
     summary="A product",
     tags=["catalogue"],
     auth=Auth.optional,
-    responses={200: ProductPublic},
+    responses={200: ProductPublic, 304: None},
     errors=[404],
 )
 async def get_product(call: Call[Any, Any]) -> Response:

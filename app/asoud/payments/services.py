@@ -285,8 +285,11 @@ async def _abandon(session_id: Any) -> None:
                 await order.save(update_fields=["status", "updated_at"])
 
 
-async def _apply_success(platform: Platform, session: PaymentSession, reference: str) -> None:
-    """Inside the settling transaction: what the money was for happens, exactly once."""
+async def _apply_success(
+    platform: Platform, session: PaymentSession, reference: str
+) -> Order | None:
+    """Inside the settling transaction: what the money was for happens, exactly once.
+    Returns the order it paid, if it paid one."""
     if session.target is Target.wallet_topup:
         await wallet.credit_topup(
             session.user_id, session.amount, session.currency, reference=f"payment:{session.id}"
@@ -301,7 +304,7 @@ async def _apply_success(platform: Platform, session: PaymentSession, reference:
                 session.user_id, session.amount, session.currency, reference=f"payment:{session.id}"
             )
             session.failure_reason = "order no longer payable; amount credited to the wallet"
-            return
+            return None
         await apply_action(order, "payment_succeeded")
         if session.amount > 0:
             await wallet.receive_for_order(
@@ -311,16 +314,20 @@ async def _apply_success(platform: Platform, session: PaymentSession, reference:
                 reference=f"{session.gateway}:{reference}",
             )
         await order.save()
+        return order
+    return None
 
 
-async def _apply_failure(session: PaymentSession) -> None:
+async def _apply_failure(session: PaymentSession) -> tuple[Order, list[OrderLine]] | None:
+    """Returns the order given back and its lines, if there was one."""
     if session.target is not Target.order:
-        return
+        return None
     order = await Order.filter(id=session.target_id).select_for_update().first()
     if order is None or order.status is not OrderStatus.processing:
-        return
-    await apply_action(order, "payment_failed")
+        return None
+    lines = await apply_action(order, "payment_failed")
     await order.save()
+    return order, lines
 
 
 async def _finish(
@@ -336,23 +343,45 @@ async def _finish(
         assert session is not None
         if session.status not in OPEN_STATUSES:
             return session  # settled by someone else first
+        # What the catalogue must hear after the commit, known here without reading it again.
+        touched: tuple[uuid.UUID, list[str]] | None = None
         if status is SessionStatus.succeeded:
-            await _apply_success(platform, session, reference)
+            paid = await _apply_success(platform, session, reference)
+            if paid is not None:
+                touched = (paid.market_id, [])
             session.gateway_reference = reference
         else:
-            await _apply_failure(session)
+            given_back = await _apply_failure(session)
+            if given_back is not None:
+                order, lines = given_back
+                touched = (order.market_id, [str(line.product_id) for line in lines])
         session.status = status
         session.failure_reason = session.failure_reason or reason
         session.settled_at = _now()
         await session.save()
         PAYMENTS.labels(session.gateway, status.value).inc()
-    await _after_settling(platform, session)
+    await _after_settling(platform, session, touched)
     return session
 
 
-async def _after_settling(platform: Platform, session: PaymentSession) -> None:
-    """After the commit: caches and the buyer's notification (neither can undo the payment)."""
-    if session.target is Target.order:
+async def _after_settling(
+    platform: Platform,
+    session: PaymentSession,
+    touched: tuple[uuid.UUID, list[str]] | None = None,
+) -> None:
+    """After the commit: caches and the buyer's notification (neither can undo the payment).
+    ``touched``: the order's market and the products given back, when the caller knows."""
+    if touched is not None:
+        market_id, given_back = touched
+        if given_back:
+            await catalog_cache.invalidate(platform, [str(market_id)], given_back)
+        else:
+            await catalog_cache.invalidate(platform, [str(market_id)], popularity_only=True)
+    elif session.target is Target.order and session.status in (
+        SessionStatus.succeeded,
+        SessionStatus.failed,
+        SessionStatus.cancelled,
+    ):
         await _invalidate_order(
             platform, session.target_id, sold=session.status is SessionStatus.succeeded
         )

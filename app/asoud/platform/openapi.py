@@ -261,8 +261,18 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         op["security"] = [{}, {"bearer": []}]
     for status, model in ep.responses.items():
         entry: dict[str, Any] = {"description": "Success"}
+        if status == 304:
+            entry["description"] = "Not modified: the If-None-Match tag is still current"
         if model is not None:
             entry["content"] = {"application/json": {"schema": _ref(model)}}
+        if status == 200 and 304 in ep.responses:
+            entry["headers"] = {
+                "ETag": {"description": "Strong validator", "schema": {"type": "string"}},
+                "Cache-Control": {
+                    "description": "public, max-age=5, stale-while-revalidate=25 when anonymous",
+                    "schema": {"type": "string"},
+                },
+            }
         op["responses"][str(status)] = entry
     error_codes = set(ep.errors) | {500}
     if ep.body is not None or ep.query is not None:
