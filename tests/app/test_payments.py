@@ -25,6 +25,7 @@ from tests.support.market import (
     Actor,
     leaf_id,
     placed_order,
+    queries_of,
 )
 from tests.support.servers import serve
 
@@ -118,6 +119,28 @@ async def test_order_paid_through_zarinpal(
     assert fake.verify_calls == 1 and await _stock(product["id"]) == (3, 0)
     status = await client.get(f"/api/v1/payments/{session['id']}", headers=buyer.headers)
     assert status.json()["status"] == "succeeded" and status.json()["settled_at"]
+    assert await ledger_is_balanced()
+
+
+async def test_the_payment_callback_stays_within_the_query_budget(
+    client: httpx.AsyncClient, owner: Actor, staff: Actor, buyer: Actor
+) -> None:
+    """The SLO allows 10 SQL statements per request, the callback included: session, order,
+    stock, the ledger posting (one statement) and the buyer's notification. The platform's
+    ledger accounts are made by the first payment in a currency, so the second is measured."""
+    route = "/api/v1/payments/callback/zarinpal"
+    counts = []
+    for shop in ("budget-one", "budget-two"):
+        _, product, order = await placed_order(client, owner, staff, buyer, shop)
+        session = await _start(client, buyer, order["id"])
+        callback = await _gateway_redirects_back(session["redirect_url"], pay=True)
+        back, queries = await queries_of(client, route, callback)
+        assert back.status_code == 303 and back.headers["location"].endswith("status=succeeded")
+        assert await _stock(product["id"]) == (3, 0)
+        counts.append(queries)
+    assert counts[1] <= 10, counts
+    inbox = await client.get("/api/v1/notifications", headers=buyer.headers)
+    assert sum(n["kind"] == "payment_status" for n in inbox.json()["items"]) == 2
     assert await ledger_is_balanced()
 
 

@@ -8,6 +8,7 @@ dies between sending and recording it leaves it to be sent a second time.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prometheus_client import Counter
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
@@ -94,9 +96,6 @@ async def notify(
     recipient = rows[0]
     same_kind = {row["channel"]: row for row in rows if row["channel"] is not None}
     title, body = render(kind, recipient["language"] or "en", **params)
-    notification = await Notification.create(
-        user_id=user_id, kind=kind, title=title, body=body, data=data
-    )
     preference = (
         None
         if recipient["preference_id"] is None
@@ -123,8 +122,10 @@ async def notify(
             if wanted
         ]
     )
-    start_at = quiet_until(preference, _now()) or _now()
+    now = _now()
+    start_at = quiet_until(preference, now) or now
     window = timedelta(seconds=platform.settings.notification_batch_seconds)
+    planned: list[tuple[Channel, datetime]] = []
     for channel in channels:
         # One message per person, channel and kind per window: a buyer cycling checkouts
         # cannot make the platform text an owner each time. A waiting delivery of the same
@@ -135,13 +136,59 @@ async def notify(
         last_sent = previous.get("last_sent")
         if isinstance(last_sent, str):  # SQLite hands timestamps back as text
             last_sent = datetime.fromisoformat(last_sent)
-        not_before = max(start_at, last_sent + window) if last_sent else start_at
-        delivery = await Delivery.create(
-            notification_id=notification.id, channel=channel, not_before=not_before
-        )
+        planned.append((channel, max(start_at, last_sent + window) if last_sent else start_at))
+    notification = Notification(
+        user_id=user_id, kind=kind, title=title, body=body, data=data, created_at=now
+    )
+    deliveries = await _write(notification, planned)
+    for delivery_id, not_before in deliveries:
         if not_before <= _now():
-            await _enqueue(platform, delivery.id)
+            await _enqueue(platform, delivery_id)
     return notification
+
+
+# The inbox entry and its deliveries in one statement (PostgreSQL): the notification's id
+# and each delivery's (none when no channel is due).
+_WRITE_SQL = (
+    'WITH n AS (INSERT INTO "notifications_notification" ("kind", "title", "body", "data", '
+    '"created_at", "user_id") VALUES ($1, $2, $3, $4::jsonb, $5, $6) RETURNING "id"), '
+    'd AS (INSERT INTO "notifications_delivery" ("channel", "status", "not_before", '
+    '"attempts", "last_error", "notification_id") SELECT c."channel", \'pending\', '
+    'c."not_before", 0, \'\', n."id" FROM n, unnest($7::text[], $8::timestamptz[]) '
+    'AS c("channel", "not_before") RETURNING "id", "not_before") '
+    'SELECT n."id" AS "notification_id", d."id" AS "delivery_id", d."not_before" AS '
+    '"not_before" FROM n LEFT JOIN d ON true'
+)
+
+
+async def _write(
+    notification: Notification, planned: list[tuple[Channel, datetime]]
+) -> list[tuple[int, datetime]]:
+    """Store the notification and its planned deliveries; the deliveries' ids and times."""
+    if connections.get("default").capabilities.dialect != "postgres":
+        await notification.save()
+        made = [
+            await Delivery.create(
+                notification_id=notification.id, channel=channel, not_before=not_before
+            )
+            for channel, not_before in planned
+        ]
+        return [(delivery.id, delivery.not_before) for delivery in made]
+    rows = await fetch_sql(
+        _WRITE_SQL,
+        [
+            notification.kind,
+            notification.title,
+            notification.body,
+            json.dumps(notification.data),
+            notification.created_at,
+            notification.user_id,
+            [channel.value for channel, _ in planned],
+            [not_before for _, not_before in planned],
+        ],
+    )
+    notification.id = rows[0]["notification_id"]
+    return [(row["delivery_id"], row["not_before"]) for row in rows if row["delivery_id"]]
 
 
 async def notify_quietly(

@@ -49,6 +49,7 @@ from asoud.payments.models import (
     Target,
 )
 from asoud.payments.schemas import PaymentOut
+from asoud.platform.database import fetch_sql
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
 from asoud.platform.money import MoneyIn, check_amount_precision, display, money, validated_amount
 from asoud.runtime import Platform
@@ -330,35 +331,59 @@ async def _apply_failure(session: PaymentSession) -> tuple[Order, list[OrderLine
     return order, lines
 
 
+# Claiming a session closes it: the UPDATE holds its row until the commit, so a concurrent
+# settler waits here and then finds nothing open (one statement for the lock and the write).
+_CLAIM_SQL = (
+    'UPDATE "payments_session" SET "status" = $2, "settled_at" = $3, "updated_at" = $3, '
+    '"gateway_reference" = CASE WHEN $4 = \'\' THEN "gateway_reference" ELSE $4 END, '
+    '"failure_reason" = CASE WHEN "failure_reason" = \'\' THEN $5 ELSE "failure_reason" END '
+    'WHERE "id" = $1 AND "status" IN ($6, $7) RETURNING "failure_reason"'
+)
+
+
 async def _finish(
     platform: Platform,
-    session_id: Any,
+    session: PaymentSession,
     status: SessionStatus,
     *,
     reason: str = "",
     reference: str = "",
 ) -> PaymentSession:
+    """Close ``session`` (as read before asking the gateway: what it is for never changes)
+    with ``status`` and apply what that means, exactly once whoever else tries."""
+    settled_at = _now()
+    touched: tuple[uuid.UUID, list[str]] | None = None
     async with in_transaction():
-        session = await PaymentSession.filter(id=session_id).select_for_update().first()
-        assert session is not None
-        if session.status not in OPEN_STATUSES:
-            return session  # settled by someone else first
+        claimed = await fetch_sql(
+            _CLAIM_SQL,
+            [
+                session.id,
+                status.value,
+                settled_at,
+                reference if status is SessionStatus.succeeded else "",
+                reason,
+                *(s.value for s in OPEN_STATUSES),
+            ],
+        )
+        if not claimed:
+            return await PaymentSession.get(id=session.id)  # settled by someone else first
+        session.status, session.settled_at = status, settled_at
+        session.failure_reason = session.failure_reason or claimed[0]["failure_reason"]
         # What the catalogue must hear after the commit, known here without reading it again.
-        touched: tuple[uuid.UUID, list[str]] | None = None
         if status is SessionStatus.succeeded:
+            session.gateway_reference = reference
             paid = await _apply_success(platform, session, reference)
             if paid is not None:
                 touched = (paid.market_id, [])
-            session.gateway_reference = reference
+            elif session.failure_reason and not claimed[0]["failure_reason"]:
+                await PaymentSession.filter(id=session.id).update(
+                    failure_reason=session.failure_reason
+                )
         else:
             given_back = await _apply_failure(session)
             if given_back is not None:
                 order, lines = given_back
                 touched = (order.market_id, [str(line.product_id) for line in lines])
-        session.status = status
-        session.failure_reason = session.failure_reason or reason
-        session.settled_at = _now()
-        await session.save()
         PAYMENTS.labels(session.gateway, status.value).inc()
     await _after_settling(platform, session, touched)
     return session
@@ -431,11 +456,11 @@ async def settle(
             log.error("amount mismatch on payment session %s", session.id)
             return session  # never settle a tampered amount; staff and reconciliation look
         return await _finish(
-            platform, session.id, SessionStatus.succeeded, reference=verification.reference
+            platform, session, SessionStatus.succeeded, reference=verification.reference
         )
     if verification.outcome is Outcome.failed:
         closed = SessionStatus.cancelled if cancelled else SessionStatus.failed
-        return await _finish(platform, session.id, closed, reason=verification.reason)
+        return await _finish(platform, session, closed, reason=verification.reason)
     return session
 
 

@@ -90,8 +90,9 @@ async def credit_topup(
     dedupe = f"topup:{reference}"
 
     async def work() -> Transaction:
-        outside = await ledger.account_of(None, AccountKind.external, currency)
-        wallet = await ledger.account_of(user_id, AccountKind.customer, currency)
+        outside, wallet = await ledger.accounts_of(
+            [(None, AccountKind.external, currency), (user_id, AccountKind.customer, currency)]
+        )
         transaction, _ = await ledger.post(
             TransactionKind.topup,
             currency,
@@ -108,8 +109,9 @@ async def charge_for_order(
     user_id: uuid.UUID, amount: Decimal, currency: str, order_id: uuid.UUID
 ) -> Transaction:
     """Inside the caller's transaction: move an order's total from the buyer to settlement."""
-    wallet = await ledger.account_of(user_id, AccountKind.customer, currency)
-    settlement = await ledger.account_of(None, AccountKind.settlement, currency)
+    wallet, settlement = await ledger.accounts_of(
+        [(user_id, AccountKind.customer, currency), (None, AccountKind.settlement, currency)]
+    )
     transaction, _ = await ledger.post(
         TransactionKind.order_payment,
         currency,
@@ -124,8 +126,9 @@ async def receive_for_order(
     amount: Decimal, currency: str, order_id: uuid.UUID, reference: str
 ) -> Transaction:
     """Inside the caller's transaction: a gateway collected an order's total (into settlement)."""
-    outside = await ledger.account_of(None, AccountKind.external, currency)
-    settlement = await ledger.account_of(None, AccountKind.settlement, currency)
+    outside, settlement = await ledger.accounts_of(
+        [(None, AccountKind.external, currency), (None, AccountKind.settlement, currency)]
+    )
     transaction, _ = await ledger.post(
         TransactionKind.order_payment,
         currency,
@@ -140,8 +143,9 @@ async def refund_to_wallet(
     user_id: uuid.UUID, amount: Decimal, currency: str, refund_key: str
 ) -> Transaction:
     """Inside the caller's transaction: give (part of) a wallet-paid order back."""
-    wallet = await ledger.account_of(user_id, AccountKind.customer, currency)
-    settlement = await ledger.account_of(None, AccountKind.settlement, currency)
+    wallet, settlement = await ledger.accounts_of(
+        [(user_id, AccountKind.customer, currency), (None, AccountKind.settlement, currency)]
+    )
     transaction, _ = await ledger.post(
         TransactionKind.refund,
         currency,
