@@ -209,9 +209,13 @@ async def main(users: int, seconds: int) -> int:
                     await asyncio.sleep(5)  # the last scrape after the load
                     window = f"{int(time.time() - started)}s"
                     with (workdir / "locust_stats.csv").open() as handle:
-                        total = next(
-                            row for row in csv.DictReader(handle) if row["Name"] == "Aggregated"
-                        )
+                        rows = list(csv.DictReader(handle))
+                    total = next(row for row in rows if row["Name"] == "Aggregated")
+                    checkouts = sum(
+                        int(row["Request Count"])
+                        for row in rows
+                        if row["Name"] == "/api/v1/checkout"
+                    )
                     print(
                         f"Locust: {users} users for {seconds} s against one API process and one worker, "
                         f"{os.cpu_count()} cores shared with PostgreSQL, Redis, Prometheus and Locust"
@@ -221,6 +225,9 @@ async def main(users: int, seconds: int) -> int:
                         f"{total['Failure Count']} failures, p50 {total['50%']} ms, p95 {total['95%']} ms, "
                         f"p99 {total['99%']} ms"
                     )
+                    if checkouts:
+                        every = int(total["Request Count"]) / checkouts
+                        print(f"  {checkouts} checkouts: one order per {every:.0f} requests")
                     print(f"SLOs computed by Prometheus from the run's totals ({window}):")
                     missed = 0
                     for name, promql, objective, comparison in SLOS:

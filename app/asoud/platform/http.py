@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from asoud.platform.errors import (
     DomainError,
@@ -151,17 +152,13 @@ class Api:
             grouped.setdefault(ep.path, []).append(ep)
         return [
             Route(
-                path, self._dispatch({ep.method: ep for ep in eps}), methods=[e.method for e in eps]
+                path,
+                _Dispatch(self, {ep.method: ep for ep in eps}),
+                methods=[e.method for e in eps],
+                name=eps[0].handler.__name__,
             )
             for path, eps in grouped.items()
         ]
-
-    def _dispatch(self, by_method: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
-        async def dispatch(request: Request) -> Response:
-            method = "GET" if request.method == "HEAD" else request.method
-            return await self._run(by_method[method], request)
-
-        return dispatch
 
     async def _run(self, ep: Endpoint, request: Request) -> Response:
         platform: Platform = request.app.state.platform
@@ -205,6 +202,21 @@ class Api:
             # browser or a shared cache.
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+class _Dispatch:
+    """The ASGI app of one path: ``Api._run`` answers every exception itself, so Starlette's
+    per-route exception wrapper (a function endpoint gets one) is not needed here."""
+
+    def __init__(self, api: Api, by_method: dict[str, Endpoint]) -> None:
+        self.api = api
+        self.by_method = by_method
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        method = "GET" if request.method == "HEAD" else request.method
+        response = await self.api._run(self.by_method[method], request)
+        await response(scope, receive, send)
 
 
 async def _produce(ep: Endpoint, call: Call[Any, Any]) -> Response:
