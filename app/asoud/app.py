@@ -41,7 +41,7 @@ from asoud.platform.metrics import (
 )
 from asoud.platform.middleware import RequestContextMiddleware
 from asoud.platform.openapi import docs_routes
-from asoud.platform.routing import IndexedRouter
+from asoud.platform.routing import FastLane, IndexedRouter
 from asoud.platform.settings import Settings, load_settings
 from asoud.runtime import Platform
 from asoud.taxonomy import routes as taxonomy_routes
@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.cors_allow_origins
         else []
     )
+    router = IndexedRouter(routes, lifespan=lifespan)
     app = Starlette(
         debug=False,  # tracebacks never reach a response, whatever ASOUD_DEBUG says
         routes=routes,
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 trusted_proxy_hops=settings.trusted_proxy_hops,
             ),
             *cors,
+            Middleware(FastLane, router=router),
         ],
         exception_handlers={
             DomainError: domain_error_handler,
@@ -169,7 +171,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     # Before the first request builds the middleware stack around it.
-    app.router = IndexedRouter(routes, lifespan=lifespan)
+    app.router = router
     app.state.platform = platform
     app.state.api = api
     return app

@@ -208,6 +208,8 @@ class _Dispatch:
     """The ASGI app of one path: ``Api._run`` answers every exception itself, so Starlette's
     per-route exception wrapper (a function endpoint gets one) is not needed here."""
 
+    answers_its_errors = True  # read by asoud.platform.routing.FastLane
+
     def __init__(self, api: Api, by_method: dict[str, Endpoint]) -> None:
         self.api = api
         self.by_method = by_method

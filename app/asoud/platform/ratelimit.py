@@ -188,8 +188,10 @@ class RateLimiter:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-        with contextlib.suppress(RedisError, OSError):
-            await self.flush()
+        # Bounded: shutting down never waits on a Redis that stopped answering.
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(2):
+                await self.flush()
 
     async def check(self, limits: list[Limit], *, fail_closed: bool) -> Decision | None:
         """Count one hit against every limit; the most restrictive decides (``None``: no limit).

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.routing import BaseRoute, Match, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _KEY_SEGMENT = 3
 
@@ -52,16 +52,46 @@ class IndexedRouter(Router):
                 if shape is None or (shape[0] == length and shape[1] is None)
             ]
 
+    def match(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        """The route that fully matches an HTTP request and its child scope, or None."""
+        length, key = _shape(scope["path"])
+        candidates = self._groups.get((length, key)) or self._by_length.get(length) or ()
+        for route in candidates:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return route, child_scope
+        return None
+
+    def enter(self, scope: Scope, route: BaseRoute, child_scope: Scope) -> None:
+        scope.setdefault("router", self)
+        scope["route"] = route
+        scope.update(child_scope)
+
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            length, key = _shape(scope["path"])
-            candidates = self._groups.get((length, key)) or self._by_length.get(length) or ()
-            for route in candidates:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope.setdefault("router", self)
-                    scope["route"] = route
-                    scope.update(child_scope)
-                    await route.handle(scope, receive, send)
-                    return
+            found = self.match(scope)
+            if found is not None:
+                self.enter(scope, *found)
+                await found[0].handle(scope, receive, send)
+                return
         await super().app(scope, receive, send)
+
+
+class FastLane:
+    """The innermost middleware: a request for an endpoint that answers its own errors (an
+    ``Api`` endpoint) goes straight to it, past Starlette's exception middleware and the
+    router's second dispatch; everything else (404, 405, docs) takes the usual way."""
+
+    def __init__(self, app: ASGIApp, router: IndexedRouter) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            found = self.router.match(scope)
+            endpoint = getattr(found[0], "app", None) if found is not None else None
+            if found is not None and getattr(endpoint, "answers_its_errors", False):
+                self.router.enter(scope, *found)
+                await endpoint(scope, receive, send)  # type: ignore[misc]
+                return
+        await self.app(scope, receive, send)
