@@ -114,7 +114,11 @@ async def test_public_reads_offer_http_caching_and_private_ones_do_not(
 ) -> None:
     market = await published_market(client, owner, staff, "etags")
     product = await published_product(client, owner, staff, market["id"])
-    for url in (f"/api/v1/products/{product['id']}", f"/api/v1/markets/{market['id']}/products"):
+    for url in (
+        f"/api/v1/products/{product['id']}",
+        f"/api/v1/markets/{market['id']}/products",
+        "/api/v1/products?limit=5",
+    ):
         first = await client.get(url)
         etag = first.headers["ETag"]
         assert etag.startswith('"') and first.headers["Cache-Control"].startswith("public")

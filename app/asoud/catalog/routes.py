@@ -33,11 +33,6 @@ class PublicationIn(BaseModel):
     publish: bool = True
 
 
-def _json(page: bytes) -> Response:
-    # Pages are rendered once from ProductPage and kept as JSON bytes in the cache.
-    return Response(page, media_type="application/json")
-
-
 async def _owned_product(call: Call[Any, Any], allowed: frozenset[Access]) -> Product:
     product = await Product.get_or_none(id=uuid_or_404(call.path["product_id"]))
     if product is None:
@@ -113,14 +108,20 @@ async def list_owner_products(call: Call[Any, ProductListQuery]) -> OwnerProduct
     tags=["catalogue"],
     auth=Auth.optional,
     query=ProductListQuery,
-    responses={200: ProductPage},
+    responses={200: ProductPage, 304: None},
 )
 async def search_products(call: Call[Any, ProductListQuery]) -> Response:
     """Published products of every market the caller may browse. ``q`` searches names,
     descriptions and keywords in every language."""
     user = call.principal.user if call.principal else None
-    page = await services.catalogue_page(call.platform, user, call.query, current_language.get())
-    return _json(page)
+    document, public = await services.catalogue_page_document(
+        call.platform,
+        user,
+        call.query,
+        call.request.scope["query_string"].decode("latin-1"),
+        current_language.get(),
+    )
+    return document_response(call.request, document.body, document.etag, public=public)
 
 
 @api.endpoint(

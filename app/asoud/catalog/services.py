@@ -329,6 +329,28 @@ async def market_page_document(
     ), public
 
 
+async def catalogue_page_document(
+    platform: Platform, user: User | None, query: ProductListQuery, raw_query: str, language: str
+) -> tuple[Entry, bool]:
+    """The catalogue search as rendered JSON with its ETag (see :func:`product_document`);
+    any catalogue write anywhere outdates what is kept (the global generation)."""
+    local = catalog_cache.local(platform)
+    key = f"search:{language}:{raw_query}"
+    scope = catalog_cache.GLOBAL + (catalog_cache.POPULAR if query.sort == "popular" else "")
+    generation = None
+    if user is None:
+        hit = local.get(key)
+        if hit is not None:
+            CACHE_REQUESTS.labels(catalog_cache.LIST_CACHE, "hit").inc()
+            return hit, True
+        generation = local.generation(scope)
+    page = await catalogue_page(platform, user, query, language)
+    public = user is None
+    return local.put(
+        key, page, scope, generation if public else None, catalog_cache.TTL_SECONDS
+    ), public
+
+
 async def visible_product(
     platform: Platform, user: User | None, product_id: str, language: str
 ) -> dict[str, Any]:
