@@ -57,6 +57,20 @@ async def create_product(call: Call[ProductCreate, Any]) -> ProductOwnerView:
     return services.owner_view(product, current_language.get())
 
 
+async def _page_from_memory(call: Call[Any, Any]) -> Response | None:
+    if call.principal is not None:
+        return None
+    document = services.page_from_memory(
+        call.platform,
+        call.path["market_id"],
+        call.request.scope["query_string"].decode("latin-1"),
+        current_language.get(),
+    )
+    if document is None:
+        return None
+    return document_response(call.request, document.body, document.etag, public=True)
+
+
 @api.endpoint(
     "GET",
     "/api/v1/markets/{market_id}/products",
@@ -66,6 +80,7 @@ async def create_product(call: Call[ProductCreate, Any]) -> ProductOwnerView:
     query=ProductListQuery,
     responses={200: ProductPage, 304: None},
     errors=[404],
+    early=_page_from_memory,
 )
 async def list_market_products(call: Call[Any, ProductListQuery]) -> Response:
     """Published products; filters, sort and cursor as in the catalogue search. Anonymous

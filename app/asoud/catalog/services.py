@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import pydantic_core
 from tortoise import connections
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
@@ -34,7 +35,7 @@ from asoud.platform.database import fetch_sql, save_changes
 from asoud.platform.errors import Conflict, NotFound, field_error, uuid_or_404
 from asoud.platform.i18n import DEFAULT_LANGUAGE
 from asoud.platform.local_cache import Entry
-from asoud.platform.money import check_amount_precision, money
+from asoud.platform.money import check_amount_precision, money, quantize
 from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
@@ -287,6 +288,21 @@ async def product_document(
     return local.put(key, body, data["market_id"], None, 0), False
 
 
+def page_from_memory(
+    platform: Platform, market_id: str, raw_query: str, language: str
+) -> Entry | None:
+    """An anonymous market page this process rendered for exactly this query, if still
+    current (asked before the query is parsed: only validated queries were ever stored)."""
+    try:
+        scope = str(uuid.UUID(market_id))
+    except ValueError:
+        return None
+    hit = catalog_cache.local(platform).get(f"page:{scope}:{language}:{raw_query}")
+    if hit is not None:
+        CACHE_REQUESTS.labels(catalog_cache.LIST_CACHE, "hit").inc()
+    return hit
+
+
 async def market_page_document(
     platform: Platform,
     user: User | None,
@@ -402,7 +418,10 @@ async def _public_product(product_id: uuid.UUID, language: str) -> dict[str, Any
     rows = await fetch_sql(_PUBLIC_PRODUCT_SQL, [product_id])
     if not rows:
         return None
-    return public_view(_product_of(rows[0]), language).model_dump(mode="json")
+    data: dict[str, Any] = pydantic_core.to_jsonable_python(
+        _public_item(_product_of(rows[0]), language)
+    )
+    return data
 
 
 _PRODUCT_COLUMNS = (
@@ -470,8 +489,34 @@ async def _public_market_page(
         cursor = encode_cursor(
             [value.isoformat() if hasattr(value, "isoformat") else str(value), str(products[-1].id)]
         )
-    page = ProductPage(items=[public_view(p, language) for p in products], next_cursor=cursor)
-    return page.model_dump_json().encode()
+    # Rendered as ProductPage would render it (the same core serialiser, without building
+    # and validating twenty models: a third of an uncached page; a test compares the two).
+    return pydantic_core.to_json(
+        {"items": [_public_item(p, language) for p in products], "next_cursor": cursor}
+    )
+
+
+def _public_item(product: ProductRow, language: str) -> dict[str, Any]:
+    """What :func:`public_view` shows, as plain values in ProductPublic's field order."""
+    name, description = localise(product, language)
+    currency = product.currency
+    compare_at = product.compare_at_price
+    return {
+        "id": product.id,
+        "market_id": product.market_id,
+        "kind": product.kind.value,
+        "name": name,
+        "description": description,
+        "price": {"amount": format(quantize(product.price, currency), "f"), "currency": currency},
+        "compare_at_price": None
+        if compare_at is None
+        else {"amount": format(quantize(compare_at, currency), "f"), "currency": currency},
+        "in_stock": product.stock - product.reserved > 0,
+        "images": product.images,
+        "keywords": product.keywords,
+        "category_id": product.category_id,
+        "created_at": product.created_at,
+    }
 
 
 @dataclass(slots=True)

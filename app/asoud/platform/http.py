@@ -95,6 +95,9 @@ class Endpoint:
     rate_limited: bool
     idempotent: bool = False
     description: str = ""
+    # Answers before the query is parsed, or None: for an exact request answered before (a
+    # rendered page kept in memory was stored only after its query had been validated).
+    early: Callable[[Call[Any, Any]], Awaitable[Response | None]] | None = None
 
     @property
     def success_status(self) -> int:
@@ -123,6 +126,7 @@ class Api:
         errors: list[int] | None = None,
         rate_limited: bool = True,
         idempotent: bool = False,
+        early: Callable[[Call[Any, Any]], Awaitable[Response | None]] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -140,6 +144,7 @@ class Api:
                     rate_limited=rate_limited,
                     idempotent=idempotent,
                     description=(handler.__doc__ or "").strip(),
+                    early=early,
                 )
             )
             return handler
@@ -178,14 +183,18 @@ class Api:
                 # Counted even when authentication fails, so guessing tokens is limited too.
                 if ep.rate_limited and self.limiter is not None:
                     call.response_headers.update(await self.limiter(call))
-            if ep.query is not None:
-                call.query = _validate(ep.query, dict(request.query_params), "query")
-            if ep.body is not None:
-                call.body = _validate(ep.body, await _read_json(request), "body")
-            if ep.idempotent:
-                response = await run_idempotent(call, lambda: _produce(ep, call))
+            early = await ep.early(call) if ep.early is not None else None
+            if early is not None:
+                response = early
             else:
-                response = await _produce(ep, call)
+                if ep.query is not None:
+                    call.query = _validate(ep.query, dict(request.query_params), "query")
+                if ep.body is not None:
+                    call.body = _validate(ep.body, await _read_json(request), "body")
+                if ep.idempotent:
+                    response = await run_idempotent(call, lambda: _produce(ep, call))
+                else:
+                    response = await _produce(ep, call)
         except DomainError as exc:
             headers = {**call.response_headers, **exc.headers}
             response = problem_response(
