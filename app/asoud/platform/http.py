@@ -204,12 +204,19 @@ class Api:
         except Exception as exc:
             # Convert here so the middlewares still add request id, headers and metrics.
             return await unhandled_error_handler(request, exc)
+        # Raw pairs (MutableHeaders re-scans the list on every call); what the handler set wins.
+        raw = response.raw_headers
+        present = {name for name, _ in raw}
         for name, value in call.response_headers.items():
-            response.headers.setdefault(name, value)
-        if call.principal is not None or ep.path.startswith(PRIVATE_PREFIXES):
+            key = name.lower().encode("latin-1")
+            if key not in present:
+                raw.append((key, value.encode("latin-1")))
+        if b"cache-control" not in present and (
+            call.principal is not None or ep.path.startswith(PRIVATE_PREFIXES)
+        ):
             # An answer for one person (tokens, profile, wallet, orders) is never stored by a
             # browser or a shared cache.
-            response.headers.setdefault("Cache-Control", "no-store")
+            raw.append((b"cache-control", b"no-store"))
         return response
 
 
