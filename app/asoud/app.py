@@ -152,8 +152,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     router = IndexedRouter(routes, lifespan=lifespan)
     app = Starlette(
         debug=False,  # tracebacks never reach a response, whatever ASOUD_DEBUG says
-        routes=routes,
-        lifespan=lifespan,
         middleware=[
             Middleware(MetricsMiddleware),
             Middleware(
@@ -170,7 +168,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: unhandled_error_handler,
         },
     )
-    # Before the first request builds the middleware stack around it.
+    # Our router (routes and lifespan) in place of Starlette's empty one, before the first
+    # request builds the middleware stack around it.
     app.router = router
     app.state.platform = platform
     app.state.api = api

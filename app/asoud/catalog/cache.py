@@ -93,8 +93,6 @@ async def invalidate(
                     pipe.incr(_generation_key(platform, scope))
             await pipe.execute()
 
-    local(platform).forget(touched)
-
     # Never fails the write that called it (it is committed): what Redis does not take now
     # is owed and written before this process reads the cache again.
     await platform.cache.settle()
@@ -102,8 +100,10 @@ async def invalidate(
         await bump()
     except UNREACHABLE:
         platform.cache.owe(bump)
-    # Again after the bump: a mirror refresh during it may have re-read the old numbers.
-    local(platform).forget(touched)
+    finally:
+        # This process's own entries stop at once (after the bump: a mirror refresh during
+        # it could have re-read the old numbers).
+        local(platform).forget(touched)
     if not popularity_only:
         await platform.cache.delete_many(
             DETAIL_CACHE, [f"{p}:{lang}" for p in product_ids for lang in SUPPORTED_LANGUAGES]

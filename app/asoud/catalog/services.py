@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 import pydantic_core
-from tortoise import connections
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -31,11 +30,11 @@ from asoud.markets.access import visible_markets_filter
 from asoud.markets.models import Market, MarketStatus, Visibility
 from asoud.platform import pagination
 from asoud.platform.cache import CACHE_REQUESTS
-from asoud.platform.database import fetch_sql, save_changes
+from asoud.platform.database import fetch_sql, on_postgres, save_changes
 from asoud.platform.errors import Conflict, NotFound, field_error, uuid_or_404
 from asoud.platform.i18n import DEFAULT_LANGUAGE
 from asoud.platform.local_cache import Entry
-from asoud.platform.money import check_amount_precision, money, quantize
+from asoud.platform.money import check_amount_precision, quantize
 from asoud.platform.pagination import cursor_value, decode_cursor, encode_cursor
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
@@ -68,26 +67,8 @@ def localise(product: Product | ProductRow, language: str) -> tuple[str, str]:
     return product.name, product.description
 
 
-def public_view(product: Product | ProductRow, language: str) -> ProductPublic:
-    name, description = localise(product, language)
-    return ProductPublic(
-        id=product.id,
-        market_id=product.market_id,
-        kind=product.kind,
-        name=name,
-        description=description,
-        price=money(product.price, product.currency),
-        compare_at_price=(
-            money(product.compare_at_price, product.currency)
-            if product.compare_at_price is not None
-            else None
-        ),
-        in_stock=product.stock - product.reserved > 0,
-        images=product.images,
-        keywords=product.keywords,
-        category_id=product.category_id,
-        created_at=product.created_at,
-    )
+def public_view(product: Product, language: str) -> ProductPublic:
+    return ProductPublic.model_validate(_public_item(product, language))
 
 
 def owner_view(product: Product, language: str) -> ProductOwnerView:
@@ -187,10 +168,6 @@ _ORDERINGS: dict[str, tuple[str, str, bool, Callable[[Any], Any]]] = {
 }
 
 
-def _on_postgres() -> bool:
-    return bool(connections.get("default").capabilities.dialect == "postgres")
-
-
 def _apply_filters(qs: QuerySet[Product], query: ProductListQuery) -> QuerySet[Product]:
     if query.category_id is not None:
         qs = qs.filter(category_id=query.category_id)
@@ -201,7 +178,7 @@ def _apply_filters(qs: QuerySet[Product], query: ProductListQuery) -> QuerySet[P
     if query.in_stock:
         qs = qs.filter(stock__gt=F("reserved"))
     if query.q:
-        if connections.get("default").capabilities.dialect == "postgres":
+        if on_postgres():
             qs = qs.filter(search_vector__search=query.q)
         else:  # the embedded SQLite mode: a plain substring match
             qs = qs.filter(search_text__icontains=query.q)
@@ -260,32 +237,36 @@ async def cached_page(
     return page
 
 
+def _from_memory(platform: Platform, key: str, cache: str) -> Entry | None:
+    """An anonymous answer this process rendered before and still knows to be current."""
+    hit = catalog_cache.local(platform).get(key)
+    if hit is not None:
+        CACHE_REQUESTS.labels(cache, "hit").inc()
+    return hit
+
+
+def _page_key(market_id: uuid.UUID, raw_query: str, language: str) -> str:
+    return f"page:{market_id}:{language}:{raw_query}"
+
+
 async def product_document(
     platform: Platform, user: User | None, product_id: str, language: str
 ) -> tuple[Entry, bool]:
     """A product as rendered JSON with its ETag, and whether anyone may be given it (an
     anonymous answer, hence a public market). Anonymous answers come from this process's
     memory while their market's generation is unchanged (see asoud.platform.local_cache)."""
-    local = catalog_cache.local(platform)
     key = f"product:{product_id}:{language}"
-    generation = None
-    if user is None:
-        hit = local.get(key)
-        if hit is not None:
-            CACHE_REQUESTS.labels(catalog_cache.DETAIL_CACHE, "hit").inc()
-            return hit, True
-        market_id = local.scope_hint(key)
-        # read before the product is: a write in between outdates what is kept, never the reverse
-        generation = local.generation(market_id) if market_id else None
-        version = local.version
+    if user is None and (hit := _from_memory(platform, key, catalog_cache.DETAIL_CACHE)):
+        return hit, True
+    local = catalog_cache.local(platform)
+    since = local.version  # read before the product is
     data = await visible_product(platform, user, product_id, language)
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-    if user is None:
-        local.remember_scope(key, data["market_id"])
-        if generation is None:  # first sight: the market's generation, if the mirror held still
-            generation = local.generation_since(data["market_id"], version)
-        return local.put(key, body, data["market_id"], generation, catalog_cache.TTL_SECONDS), True
-    return local.put(key, body, data["market_id"], None, 0), False
+    public = user is None
+    entry = local.put(
+        key, body, data["market_id"], since if public else None, catalog_cache.TTL_SECONDS
+    )
+    return entry, public
 
 
 def page_from_memory(
@@ -294,13 +275,11 @@ def page_from_memory(
     """An anonymous market page this process rendered for exactly this query, if still
     current (asked before the query is parsed: only validated queries were ever stored)."""
     try:
-        scope = str(uuid.UUID(market_id))
+        market_uuid = uuid.UUID(market_id)
     except ValueError:
         return None
-    hit = catalog_cache.local(platform).get(f"page:{scope}:{language}:{raw_query}")
-    if hit is not None:
-        CACHE_REQUESTS.labels(catalog_cache.LIST_CACHE, "hit").inc()
-    return hit
+    key = _page_key(market_uuid, raw_query, language)
+    return _from_memory(platform, key, catalog_cache.LIST_CACHE)
 
 
 async def market_page_document(
@@ -314,21 +293,14 @@ async def market_page_document(
     """A market's page as rendered JSON with its ETag (see :func:`product_document`)."""
     from asoud.markets.access import visible_market
 
+    market_uuid = uuid_or_404(market_id)  # the form invalidation uses, whatever the path's
+    key = _page_key(market_uuid, raw_query, language)
+    if user is None and (hit := _from_memory(platform, key, catalog_cache.LIST_CACHE)):
+        return hit, True
     local = catalog_cache.local(platform)
-    scope = str(uuid_or_404(market_id))  # the form invalidation uses, whatever the path's
-    key = f"page:{scope}:{language}:{raw_query}"
-    generation = None
-    if user is None:
-        hit = local.get(key)
-        if hit is not None:
-            CACHE_REQUESTS.labels(catalog_cache.LIST_CACHE, "hit").inc()
-            return hit, True
-        if query.sort == "popular":
-            scope += catalog_cache.POPULAR
-        generation = local.generation(scope)
-    if user is None and query.q is None and _on_postgres():
+    since = local.version
+    if user is None and query.q is None and on_postgres():
         # Anonymous: the market's visibility and its page in one statement, behind Redis.
-        market_uuid = uuid_or_404(market_id)
         params = {**query.model_dump(mode="json"), "lang": language}
         page = await cached_page(
             platform,
@@ -336,13 +308,12 @@ async def market_page_document(
             params,
             lambda: _public_market_page(market_uuid, query, language),
         )
-        return local.put(key, page, scope, generation, catalog_cache.TTL_SECONDS), True
-    market = await visible_market(user, market_id)
-    page = await market_page(platform, market, query, language)
+    else:
+        market = await visible_market(user, market_id)
+        page = await market_page(platform, market, query, language)
     public = user is None  # an anonymous caller sees only public, published markets
-    return local.put(
-        key, page, scope, generation if public else None, catalog_cache.TTL_SECONDS
-    ), public
+    scope = str(market_uuid) + (catalog_cache.POPULAR if query.sort == "popular" else "")
+    return local.put(key, page, scope, since if public else None, catalog_cache.TTL_SECONDS), public
 
 
 async def catalogue_page_document(
@@ -350,21 +321,15 @@ async def catalogue_page_document(
 ) -> tuple[Entry, bool]:
     """The catalogue search as rendered JSON with its ETag (see :func:`product_document`);
     any catalogue write anywhere outdates what is kept (the global generation)."""
-    local = catalog_cache.local(platform)
     key = f"search:{language}:{raw_query}"
-    scope = catalog_cache.GLOBAL + (catalog_cache.POPULAR if query.sort == "popular" else "")
-    generation = None
-    if user is None:
-        hit = local.get(key)
-        if hit is not None:
-            CACHE_REQUESTS.labels(catalog_cache.LIST_CACHE, "hit").inc()
-            return hit, True
-        generation = local.generation(scope)
+    if user is None and (hit := _from_memory(platform, key, catalog_cache.LIST_CACHE)):
+        return hit, True
+    local = catalog_cache.local(platform)
+    since = local.version
     page = await catalogue_page(platform, user, query, language)
     public = user is None
-    return local.put(
-        key, page, scope, generation if public else None, catalog_cache.TTL_SECONDS
-    ), public
+    scope = catalog_cache.GLOBAL + (catalog_cache.POPULAR if query.sort == "popular" else "")
+    return local.put(key, page, scope, since if public else None, catalog_cache.TTL_SECONDS), public
 
 
 async def visible_product(
@@ -379,7 +344,7 @@ async def visible_product(
         if cached is not None:
             return cached  # type: ignore[no-any-return]
     wanted = uuid_or_404(product_id)
-    if user is None and _on_postgres():
+    if user is None and on_postgres():
         # The anonymous read in one prepared statement, rows to JSON without the ORM's query
         # building (a quarter of an uncached read's CPU; py-spy).
         data = await _public_product(wanted, language)
@@ -496,8 +461,9 @@ async def _public_market_page(
     )
 
 
-def _public_item(product: ProductRow, language: str) -> dict[str, Any]:
-    """What :func:`public_view` shows, as plain values in ProductPublic's field order."""
+def _public_item(product: Product | ProductRow, language: str) -> dict[str, Any]:
+    """What customers see of a product (ProductPublic), as plain values in its field order:
+    the hot paths render these directly, :func:`public_view` validates them into the model."""
     name, description = localise(product, language)
     currency = product.currency
     compare_at = product.compare_at_price

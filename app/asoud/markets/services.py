@@ -353,13 +353,13 @@ async def accept_invite(user: User, token: str) -> Market:
 
 async def markets_of(user: User) -> list[tuple[Market, str]]:
     """Markets the user can act on, with the access they hold (for /me): one query."""
-    rows = await fetch_sql(_MARKETS_OF_SQL, [user.id])
-    access: dict[Any, tuple[Market, str]] = {}
-    for row in rows:
-        market_id = uuid.UUID(str(row["id"]))
-        market = Market(id=market_id, business_id=row["business_id"])
-        access[market_id] = (market, "owner" if row["role"] is None else str(row["role"]))
-    return list(access.values())
+    return [
+        (
+            Market(id=uuid.UUID(str(row["id"])), business_id=row["business_id"]),
+            "owner" if row["role"] is None else str(row["role"]),
+        )
+        for row in await fetch_sql(_MARKETS_OF_SQL, [user.id])
+    ]
 
 
 # Owned markets and those the user is a colleague in, oldest first (a hot path: /me).

@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prometheus_client import Counter
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
@@ -33,7 +32,7 @@ from asoud.notifications.models import (
 )
 from asoud.notifications.push import FcmPush, UnregisteredDevice
 from asoud.notifications.texts import render
-from asoud.platform.database import fetch_sql
+from asoud.platform.database import fetch_sql, on_postgres
 from asoud.runtime import Platform
 
 log = logging.getLogger("asoud.notifications")
@@ -165,7 +164,7 @@ async def _write(
     notification: Notification, planned: list[tuple[Channel, datetime]]
 ) -> list[tuple[int, datetime]]:
     """Store the notification and its planned deliveries; the deliveries' ids and times."""
-    if connections.get("default").capabilities.dialect != "postgres":
+    if not on_postgres():
         await notification.save()
         made = [
             await Delivery.create(

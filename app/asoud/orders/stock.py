@@ -11,12 +11,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from tortoise import connections
 from tortoise.expressions import F
 
 from asoud.catalog.models import Product
 from asoud.orders.models import Order, OrderLine, StockState
-from asoud.platform.database import fetch_sql
+from asoud.platform.database import fetch_sql, on_postgres
 from asoud.platform.errors import Conflict
 
 
@@ -58,7 +57,7 @@ async def reserve(order: Order, lines: list[OrderLine], until: datetime) -> list
     One statement whatever the cart's size on PostgreSQL, so checkout keeps a constant query
     budget; one per product elsewhere (the embedded SQLite)."""
     wanted = _by_product(lines)
-    if len(wanted) > 1 and connections.get("default").capabilities.dialect == "postgres":
+    if len(wanted) > 1 and on_postgres():
         rows = await fetch_sql(
             _RESERVE_MANY_SQL,
             [[uuid.UUID(pid) for pid, _, _ in wanted], [q for _, q, _ in wanted]],
@@ -113,7 +112,7 @@ async def _move(order: Order, lines: list[OrderLine], *, taken: bool) -> None:
     """Held units leave the stock (``taken``) or become available again; either way the
     hold must be on the product rows, or nothing moves."""
     wanted = _by_product(lines)
-    if len(wanted) > 1 and connections.get("default").capabilities.dialect == "postgres":
+    if len(wanted) > 1 and on_postgres():
         rows = await fetch_sql(
             _MOVE_MANY_SQL,
             [[uuid.UUID(pid) for pid, _, _ in wanted], [q for _, q, _ in wanted], taken],

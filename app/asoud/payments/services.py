@@ -368,14 +368,14 @@ async def _finish(
         if not claimed:
             return await PaymentSession.get(id=session.id)  # settled by someone else first
         session.status, session.settled_at = status, settled_at
-        session.failure_reason = session.failure_reason or claimed[0]["failure_reason"]
+        recorded_reason = session.failure_reason = claimed[0]["failure_reason"]
         # What the catalogue must hear after the commit, known here without reading it again.
         if status is SessionStatus.succeeded:
             session.gateway_reference = reference
             paid = await _apply_success(platform, session, reference)
             if paid is not None:
                 touched = (paid.market_id, [])
-            elif session.failure_reason and not claimed[0]["failure_reason"]:
+            if session.failure_reason != recorded_reason:  # e.g. credited to the wallet
                 await PaymentSession.filter(id=session.id).update(
                     failure_reason=session.failure_reason
                 )
@@ -402,11 +402,7 @@ async def _after_settling(
             await catalog_cache.invalidate(platform, [str(market_id)], given_back)
         else:
             await catalog_cache.invalidate(platform, [str(market_id)], popularity_only=True)
-    elif session.target is Target.order and session.status in (
-        SessionStatus.succeeded,
-        SessionStatus.failed,
-        SessionStatus.cancelled,
-    ):
+    elif session.target is Target.order:
         await _invalidate_order(
             platform, session.target_id, sold=session.status is SessionStatus.succeeded
         )

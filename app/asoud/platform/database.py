@@ -138,6 +138,12 @@ class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
 _PG_PLACEHOLDER = re.compile(r"\$\d+")
 
 
+def on_postgres() -> bool:
+    """Whether the default connection is PostgreSQL (hand-written statements that only it
+    understands fall back to the ORM on the embedded SQLite)."""
+    return bool(connections.get("default").capabilities.dialect == "postgres")
+
+
 async def fetch_sql(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     """Run fixed SQL written for PostgreSQL ($1, $2 ..., a number may repeat) on either dialect.
 

@@ -68,7 +68,6 @@ class LocalResponses:
         self.sentinels = sentinels
         self.enabled = enabled
         self._entries: dict[str, Entry] = {}
-        self._scope_hints: dict[str, str] = {}  # key -> scope, learnt from a first answer
         self._generations: dict[str, int] = {}
         self._sentinel_values: tuple[int, ...] | None = None
         self._wanted: set[str] = set()  # scopes asked for but not yet in the mirror
@@ -86,10 +85,11 @@ class LocalResponses:
             self._ensure_refreshing()
             return None
         current = self._generations.get(entry.scope)
-        if current != entry.generation or entry.expires_at < time.monotonic():
-            if current is None or current > entry.generation or entry.expires_at < time.monotonic():
-                self._drop(key)  # outdated (a newer one waits for the mirror to catch up)
+        if current is None or current > entry.generation or entry.expires_at < time.monotonic():
+            self._drop(key)  # outdated, or no longer known to be current
             return None
+        if current < entry.generation:
+            return None  # newer than the mirror: served once the mirror catches up
         # least recently used first: a hit moves the entry to the end of the insertion order
         del self._entries[key]
         self._entries[key] = entry
@@ -112,18 +112,15 @@ class LocalResponses:
             self._wanted.add(scope)
         return value
 
-    def generation_since(self, scope: str, version: int) -> int | None:
-        """The scope's generation if nothing in the mirror moved since ``version`` was read:
-        then it is the generation that held before, and may stamp what was read since."""
-        if version != self.version:
-            return None
-        return self.generation(scope)
-
     def put(
-        self, key: str, body: bytes, scope: str, generation: int | None, ttl_seconds: float
+        self, key: str, body: bytes, scope: str, since: int | None, ttl_seconds: float
     ) -> Entry:
-        """Keep ``body``, rendered under ``generation`` of ``scope`` (read *before* the data
-        was: a write in between then makes the entry outdated, never the reverse)."""
+        """The answer ``body`` of ``scope`` as an entry (its ETag), kept if ``since`` (the
+        :attr:`version` read before the data was) is still the version: then the mirror held
+        still while the data was read, and its generation of the scope stamps the entry (a
+        write in between can only make the entry outdated, never keep stale data).
+        ``since=None``: an answer for one caller, never kept."""
+        generation = self.generation(scope) if since is not None and since == self.version else None
         entry = Entry(
             body,
             etag_of(body),
@@ -132,22 +129,13 @@ class LocalResponses:
             time.monotonic() + ttl_seconds,
         )
         size = len(body) + ENTRY_OVERHEAD_BYTES
-        if generation is not None and self.enabled and size <= self.max_bytes:
+        if generation is not None and size <= self.max_bytes:
             self._drop(key)
             while self._bytes + size > self.max_bytes:  # the least recently used go first
                 self._drop(next(iter(self._entries)))
             self._entries[key] = entry
             self._bytes += size
         return entry
-
-    def scope_hint(self, key: str) -> str | None:
-        """The scope a key's answer belonged to last time (e.g. a product's market)."""
-        return self._scope_hints.get(key)
-
-    def remember_scope(self, key: str, scope: str) -> None:
-        if len(self._scope_hints) >= 200_000:  # two ids each: bounded to ~40 MB
-            self._scope_hints.clear()
-        self._scope_hints[key] = scope
 
     def forget(self, scopes: Iterable[str]) -> None:
         """This process changed these scopes: its own entries for them stop at once."""

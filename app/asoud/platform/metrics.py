@@ -66,6 +66,7 @@ class _RouteMetrics:
 
 _ROUTE_METRICS: dict[tuple[str, str], _RouteMetrics] = {}
 _STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_metrics(template: str, method: str) -> _RouteMetrics:
@@ -112,9 +113,6 @@ class MetricsMiddleware:
                 children.queries.observe(queries.count)
                 if queries.transaction_control:
                     children.transactions.inc(queries.transaction_control)
-
-
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 BACKLOG_INTERVAL_SECONDS = 10.0

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from asoud.platform.http import Api, Auth, Endpoint
+from asoud.platform.http import PUBLIC_CACHE_CONTROL, Api, Auth, Endpoint
 from asoud.platform.idempotency import KEY_PATTERN
 from asoud.platform.money import SUPPORTED_CURRENCIES
 
@@ -269,7 +269,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
             entry["headers"] = {
                 "ETag": {"description": "Strong validator", "schema": {"type": "string"}},
                 "Cache-Control": {
-                    "description": "public, max-age=5, stale-while-revalidate=25 when anonymous",
+                    "description": f"{PUBLIC_CACHE_CONTROL} when anonymous",
                     "schema": {"type": "string"},
                 },
             }

@@ -22,7 +22,7 @@ import hmac
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -94,45 +94,34 @@ class _Window:
     pending: int = 0
 
 
-@dataclass
-class _LocalCounts:
-    windows: dict[tuple[str, str, int], _Window] = field(default_factory=dict)
-    flusher: asyncio.Task[None] | None = None
-
-
 class RateLimiter:
     def __init__(self, redis: Redis, keys: KeySpace, secret: str, *, enabled: bool = True) -> None:
         self.redis = redis
         self.keys = keys
         self._secret = secret.encode() or b"asoud"
         self.enabled = enabled
-        self._local = _LocalCounts()
-        self._hashes: dict[str, str] = {}
+        # (scope, identity, window number) -> that window as this process counts it; the
+        # Redis key (an HMAC of the identity) is made once per window.
+        self._windows: dict[tuple[str, str, int], _Window] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     def _hash(self, identity: str) -> str:
-        hashed = self._hashes.get(identity)
-        if hashed is None:
-            if len(self._hashes) > 100_000:  # bounded: a flood of addresses cannot grow it
-                self._hashes.clear()
-            hashed = hmac.new(self._secret, identity.encode(), hashlib.sha256).hexdigest()[:24]
-            self._hashes[identity] = hashed
-        return hashed
+        return hmac.new(self._secret, identity.encode(), hashlib.sha256).hexdigest()[:24]
 
     def count_locally(self, limits: list[Limit]) -> Decision | None:
         """Count one hit against every fail-open limit without waiting for Redis."""
         if not self.enabled or not limits:
             return None
         now = time.time()
-        local = self._local
         tightest: tuple[bool, int, int, Limit, _Window] | None = None
         for limit in limits:
             seconds = limit.rate.window_seconds
             number = int(now // seconds)
             slot = (limit.scope, limit.identity, number)
-            window = local.windows.get(slot)
+            window = self._windows.get(slot)
             if window is None:
                 key = self.keys("rl", limit.scope, self._hash(limit.identity), str(number))
-                window = local.windows[slot] = _Window(seconds + 1, (number + 1) * seconds, key)
+                window = self._windows[slot] = _Window(seconds + 1, (number + 1) * seconds, key)
             window.pending += 1
             count = window.known + window.pending
             allowed = count <= limit.rate.limit
@@ -141,8 +130,8 @@ class RateLimiter:
             candidate = (allowed, remaining, -int(window.ends_at), limit, window)
             if tightest is None or candidate[:3] < tightest[:3]:
                 tightest = candidate
-        if local.flusher is None or local.flusher.done():
-            local.flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
         assert tightest is not None
         allowed, remaining, _, limit, window = tightest
         return Decision(
@@ -160,7 +149,7 @@ class RateLimiter:
     async def flush(self) -> None:
         """Write the hits counted here to Redis and learn every process's totals."""
         now = time.time()
-        windows = self._local.windows
+        windows = self._windows
         for slot in [slot for slot, w in windows.items() if w.ends_at < now]:
             del windows[slot]
         batch = [(w.key, w, w.pending) for w in windows.values() if w.pending]
@@ -183,7 +172,7 @@ class RateLimiter:
             window.known = int(results[index * 2])
 
     async def close(self) -> None:
-        flusher = self._local.flusher
+        flusher = self._flusher
         if flusher is not None and not flusher.done():
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -109,11 +109,11 @@ class Settings(BaseModel):
     stock_hold_cash_seconds: int = Field(default=172_800, ge=300, le=30 * 86_400)
     # What one buyer may hold in one market at once (unpaid orders and their units), so no
     # one can lock a product's whole stock for two days with cash orders never collected.
+    max_open_orders_per_market: int = Field(default=3, ge=1, le=1000)
+    max_held_units_per_market: int = Field(default=20, ge=1, le=100_000)
     # Outside messages (SMS, push, e-mail) of one kind to one person: at most one per window;
     # what comes meanwhile is batched into the next one.
     notification_batch_seconds: int = Field(default=300, ge=0, le=86_400)
-    max_open_orders_per_market: int = Field(default=3, ge=1, le=1000)
-    max_held_units_per_market: int = Field(default=20, ge=1, le=100_000)
 
     # Error tracking
     sentry_dsn: str = Field(default="", repr=False)
@@ -223,7 +223,7 @@ class Settings(BaseModel):
         return self.redis_url.startswith("memory://")
 
     def _missing(self, fields: tuple[str, ...], what: str) -> list[str]:
-        empty = [PREFIX + name.upper() for name in fields if not getattr(self, name)]
+        empty = [env_name(name) for name in fields if not getattr(self, name)]
         return [f"{what} needs {', '.join(empty)}"] if empty else []
 
     def check_production_safety(self) -> None:
@@ -274,7 +274,7 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 
 
 def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    known = {env_name(name) for name in Settings.model_fields}
     problems = []
     for name in sorted(environ):
         if not name.startswith(PREFIX) or name.startswith(FOREIGN_PREFIXES):

@@ -11,12 +11,11 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from asoud.platform.database import fetch_sql
+from asoud.platform.database import fetch_sql, on_postgres
 from asoud.platform.errors import Conflict
 from asoud.wallet.models import Account, AccountKind, Entry, Transaction, TransactionKind
 
@@ -47,7 +46,7 @@ async def accounts_of(wanted: list[Wanted]) -> list[Account]:
     All in one currency; at most one person's account (the others are the platform's)."""
     currencies = {currency for _, _, currency in wanted}
     people = {user_id for user_id, _, _ in wanted if user_id is not None}
-    if len(currencies) != 1 or len(people) > 1 or not _on_postgres():
+    if len(currencies) != 1 or len(people) > 1 or not on_postgres():
         return [await account_of(*w) for w in wanted]
     currency = currencies.pop()
     person = next(iter(people), None)
@@ -63,10 +62,6 @@ async def accounts_of(wanted: list[Wanted]) -> list[Account]:
         else:
             accounts.append(Account(id=account_id, user_id=user_id, kind=kind, currency=currency))
     return accounts
-
-
-def _on_postgres() -> bool:
-    return bool(connections.get("default").capabilities.dialect == "postgres")
 
 
 # The whole posting in one statement (PostgreSQL): the transaction (or nothing, if its dedupe
@@ -101,7 +96,7 @@ async def post(
     """Record a balanced movement; returns it and whether it is new (False: a replay)."""
     if sum((amount for _, amount in legs), Decimal(0)) != 0:
         raise ValueError("unbalanced ledger transaction")
-    if len({account.id for account, _ in legs}) == len(legs) and _on_postgres():
+    if len({account.id for account, _ in legs}) == len(legs) and on_postgres():
         return await _post_in_one_statement(kind, currency, legs, dedupe_key, reference)
     existing = await Transaction.get_or_none(dedupe_key=dedupe_key)
     if existing is not None:
