@@ -1,8 +1,10 @@
 """Benchmark: the product list with a warm cache and with the cache off, and checkout.
 
 One uvicorn process against a throwaway PostgreSQL database with 1,000 published products in
-20 markets; the product list is driven by wrk, checkout (add to cart + checkout, one cart per
-buyer at a time) by concurrent Python clients, since every checkout needs a fresh cart. Usage:
+20 markets, all driven by wrk. Checkout is a journey (add to cart, then check out that cart):
+each wrk thread owns one connection and replays its buyers' journeys in order, so a checkout
+always follows its own add. Two shapes: buyers spread over 100 products in 20 markets, and every
+buyer on the same 5 products of one market (the stock rows' locks serialise those holds). Usage:
 
     python loadtests/bench_marketplace.py [--seconds 10] [--concurrency 32]
 """
@@ -16,11 +18,10 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from benchlib import (
     bench_environment,
-    drive_python,
     drive_wrk,
+    drive_wrk_threads,
     print_header,
     print_row,
     running_server,
@@ -36,10 +37,10 @@ from asoud.platform.settings import load_settings
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
 
-MARKETS, PRODUCTS_PER_MARKET, BUYERS = 20, 50, 64
+MARKETS, PRODUCTS_PER_MARKET, BUYERS_PER_CONNECTION = 20, 50, 8
 
 
-async def seed(env: dict[str, str]) -> tuple[list[str], list[str]]:
+async def seed(env: dict[str, str], buyers: int) -> tuple[list[tuple[str, str]], list[str]]:
     """Markets, products and buyers with access tokens (directly through the services)."""
     settings = load_settings(environ=env)
     orm = await database.init_database(settings)
@@ -72,9 +73,12 @@ async def seed(env: dict[str, str]) -> tuple[list[str], list[str]]:
                 for p in range(PRODUCTS_PER_MARKET)
             ]
             await Product.bulk_create(products)
-            product_ids += [str(p.id) for p in await Product.filter(market=market).limit(5)]
+            product_ids += [
+                (str(p.id), str(market.id))
+                for p in await Product.filter(market=market).order_by("id").limit(5)
+            ]
         tokens = []
-        for b in range(BUYERS):
+        for b in range(buyers):
             buyer = await User.create(phone=f"+98912{b:07d}")
             tokens.append((await start_session(platform, buyer)).access_token)
         return product_ids, tokens
@@ -84,9 +88,45 @@ async def seed(env: dict[str, str]) -> tuple[list[str], list[str]]:
         await database.close_database(orm)
 
 
+# Per wrk thread (= connection): its buyers take turns; each journey adds one product and
+# checks that cart out, moving through the products so no buyer piles up open orders in one
+# market (the hold caps would refuse them).
+JOURNEYS = """
+tokens, products = {%s}, {%s}
+per_connection = %d
+setup = function(thread)
+  thread_count = (thread_count or 0) + 1
+  thread:set("first_buyer", (thread_count - 1) * per_connection)
+end
+init = function(args) sent = 0 end
+request = function()
+  local journey = math.floor(sent / 2)
+  local buyer = first_buyer + journey %% per_connection
+  local turn = math.floor(journey / per_connection)
+  local product = products[(buyer * 7 + turn) %% #products + 1]
+  local headers = {["Authorization"] = "Bearer " .. tokens[buyer + 1],
+                   ["Content-Type"] = "application/json"}
+  sent = sent + 1
+  if sent %% 2 == 1 then
+    return wrk.format("POST", "/api/v1/cart/items", headers,
+      '{"product_id": "' .. product[1] .. '", "quantity": 1}')
+  end
+  return wrk.format("POST", "/api/v1/checkout", headers, '{"market_id": "' .. product[2] .. '"}')
+end
+"""
+
+
+def journeys(products: list[tuple[str, str]], tokens: list[str]) -> str:
+    return JOURNEYS % (
+        ",".join(f'"{t}"' for t in tokens),
+        ",".join(f'{{"{p}","{m}"}}' for p, m in products),
+        BUYERS_PER_CONNECTION,
+    )
+
+
 async def main(seconds: float, concurrency: int) -> int:
     async with bench_environment() as env:
-        product_ids, tokens = await seed(env)
+        products, tokens = await seed(env, concurrency * BUYERS_PER_CONNECTION)
         title = (
             f"ASOUD marketplace benchmark: {MARKETS * PRODUCTS_PER_MARKET} products, "
             f"{seconds:.0f} s per scenario, {concurrency} connections, one uvicorn process, "
@@ -103,29 +143,15 @@ async def main(seconds: float, concurrency: int) -> int:
                 print_row(label, await drive_wrk(base + list_url, {}, seconds, concurrency))
 
         async with running_server(env) as base:
-            market_id = (
-                await httpx.AsyncClient(base_url=base).get(f"/api/v1/products/{product_ids[0]}")
-            ).json()["market_id"]
-
-            async def add_and_checkout(http: httpx.AsyncClient, index: int) -> bool:
-                auth = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
-                added = await http.post(
-                    "/api/v1/cart/items",
-                    headers=auth,
-                    json={"product_id": product_ids[index % 5], "quantity": 1},
-                )
-                if added.status_code != 201:
-                    return False
-                order = await http.post(
-                    "/api/v1/checkout", headers=auth, json={"market_id": market_id}
-                )
-                return order.status_code == 201
-
-            workers = min(concurrency, len(tokens))
-            await drive_python(add_and_checkout, base, min(2.0, seconds), workers)  # warm-up
-            result: dict[str, Any] = await drive_python(add_and_checkout, base, seconds, workers)
-            print_row("add to cart + POST /api/v1/checkout", result)
-            print(f"(checkouts/s = {result['rps']:.0f}; each figure covers both requests)")
+            for label, shape in [
+                ("add + checkout, 100 products", products),
+                ("add + checkout, 5 products of 1 market", products[:5]),
+            ]:
+                script = journeys(shape, tokens)
+                await drive_wrk_threads(base, script, concurrency, min(2.0, seconds))  # warm-up
+                result: dict[str, Any] = await drive_wrk_threads(base, script, concurrency, seconds)
+                print_row(label, result)
+                print(f"  = {result['rps'] / 2:.0f} checkouts/s (each a cart add + a checkout)")
     return 0
 
 

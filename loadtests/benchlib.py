@@ -155,7 +155,14 @@ async def drive_wrk(
     process = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE)
     out, _ = await process.communicate()
     script.unlink()
-    fields = next(line for line in out.decode().splitlines() if line.startswith("WRK ")).split()[1:]
+    return _wrk_figures(out.decode())
+
+
+def _wrk_figures(out: str) -> dict[str, float]:
+    report = [line for line in out.splitlines() if line.startswith("WRK ")]
+    if not report:
+        raise RuntimeError(f"wrk printed no figures:\n{out[-2000:]}")
+    fields = report[0].split()[1:]
     requests, errors, duration, p50, p95, p99 = map(float, fields)
     return {
         "requests": requests,
@@ -165,6 +172,25 @@ async def drive_wrk(
         "p95_ms": p95,
         "p99_ms": p99,
     }
+
+
+async def drive_wrk_threads(
+    url: str, script: str, connections: int, seconds: float
+) -> dict[str, float]:
+    """wrk with one thread per connection, so the Lua ``script``'s per-thread state is per
+    connection: a request goes only after the previous one's response, and a journey (add to
+    cart, then check out) keeps its order at wrk's cost per request, not a Python client's.
+    ``setup`` in the script may number the threads; WRK_REPORT is appended."""
+    path = Path(tempfile.mkstemp(suffix=".lua")[1])
+    path.write_text(script + WRK_REPORT)
+    n = str(connections)
+    args = ["wrk", "-t", n, "-c", n, "-d", f"{seconds:.0f}s", "-s", str(path), url]
+    process = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await process.communicate()
+    path.unlink()
+    return _wrk_figures(out.decode())
 
 
 async def drive_python(

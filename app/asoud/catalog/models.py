@@ -62,7 +62,12 @@ class Product(Model):
 
     class Meta:
         table = "catalog_product"
-        indexes = (("market_id", "status", "created_at"), ("status", "created_at"))
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (
+            ("market_id", "status", "created_at"),
+            ("status", "created_at"),
+            ("category_id",),
+        )
         # The last line of defence against oversell: no code path can hold more than exists.
         constraints = (
             CheckConstraint(

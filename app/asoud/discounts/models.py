@@ -47,6 +47,8 @@ class Discount(Model):
 
     class Meta:
         table = "discounts_discount"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("product_id",),)
         unique_together = (("market", "code"),)
         constraints = (
             CheckConstraint(
@@ -83,3 +85,5 @@ class Redemption(Model):
 
     class Meta:
         table = "discounts_redemption"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("discount_id",), ("user_id",))

@@ -52,3 +52,5 @@ class RefreshToken(Model):
 
     class Meta:
         table = "identity_refresh_token"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("user_id",),)

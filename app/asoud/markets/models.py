@@ -85,6 +85,8 @@ class Market(Model):
 
     class Meta:
         table = "markets_market"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("category_id",), ("owner_id",))
 
 
 class PendingMember(Model):
@@ -125,6 +127,8 @@ class MarketMember(Model):
 
     class Meta:
         table = "markets_member"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("user_id",),)
         unique_together = (("market", "user"),)
 
 
@@ -147,6 +151,8 @@ class MarketInvite(Model):
 
     class Meta:
         table = "markets_invite"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("market_id",),)
 
 
 class StorefrontAccess(Model):
@@ -167,6 +173,8 @@ class StorefrontAccess(Model):
 
     class Meta:
         table = "markets_storefront_access"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("user_id",),)
         unique_together = (("market", "user"),)
 
 
@@ -194,3 +202,5 @@ class MarketRevision(Model):
 
     class Meta:
         table = "markets_revision"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("market_id",),)

@@ -75,6 +75,8 @@ class Device(Model):
 
     class Meta:
         table = "notifications_device"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("user_id",),)
 
 
 class DeliveryStatus(StrEnum):
@@ -97,6 +99,10 @@ class Delivery(Model):
         "asoud.Notification", related_name="deliveries", on_delete=fields.CASCADE
     )
     channel = fields.CharEnumField(Channel, max_length=8)
+    # The notification's person and kind, copied so that batching finds a person's latest
+    # delivery of a kind per channel by one index probe, however long their history.
+    recipient_id = fields.UUIDField(null=True)
+    kind = fields.CharField(max_length=40, default="")
     status = fields.CharEnumField(DeliveryStatus, max_length=8, default=DeliveryStatus.pending)
     not_before = fields.DatetimeField(db_index=True)
     attempts = fields.IntField(default=0)
@@ -108,3 +114,5 @@ class Delivery(Model):
 
     class Meta:
         table = "notifications_delivery"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("recipient_id", "kind", "channel", "id"), ("notification_id",))

@@ -68,21 +68,22 @@ def quiet_until(preference: Preference | None, at: datetime) -> datetime | None:
 
 
 # Everything notify() needs to know about the recipient, in one round trip: language and
-# preferences, and per channel whether a delivery of this kind is waiting and when the last one
-# was sent (one row per channel that has any; one row with NULL channel when none has).
+# preferences, and per channel whether the latest delivery of this kind is still waiting and
+# when it was sent (one row per channel that has one; a row with NULL channel when none has).
+# Each channel is one index probe of the person's latest delivery of the kind: aggregating their
+# whole history instead was checkout's slowest statement (1.7 ms at a few thousand orders).
 _RECIPIENT_SQL = (
     'SELECT u."language" AS "language", p."sms" AS "sms", p."push" AS "push", '
     'p."email" AS "email", p."email_address" AS "email_address", '
     'p."quiet_start" AS "quiet_start", p."quiet_end" AS "quiet_end", '
     'p."timezone" AS "timezone", p."id" AS "preference_id", '
-    'EXISTS (SELECT 1 FROM "notifications_device" d WHERE d."user_id" = u."id") AS "has_device", '
-    's."channel" AS "channel", s."waiting" AS "waiting", s."last_sent" AS "last_sent" '
+    'EXISTS (SELECT 1 FROM "notifications_device" v WHERE v."user_id" = u."id") AS "has_device", '
+    'd."channel" AS "channel", d."status" = \'pending\' AS "waiting", d."sent_at" AS "last_sent" '
     'FROM "identity_user" u LEFT JOIN "notifications_preference" p ON p."user_id" = u."id" '
-    'LEFT JOIN (SELECT d."channel" AS "channel", '
-    'SUM(CASE WHEN d."status" = \'pending\' THEN 1 ELSE 0 END) AS "waiting", '
-    'MAX(d."sent_at") AS "last_sent" FROM "notifications_delivery" d '
-    'JOIN "notifications_notification" n ON n."id" = d."notification_id" '
-    'WHERE n."user_id" = $1 AND n."kind" = $2 GROUP BY d."channel") s ON 1 = 1 '
+    "CROSS JOIN (SELECT 'sms' AS \"name\" UNION ALL SELECT 'push' UNION ALL SELECT 'email') c "
+    'LEFT JOIN "notifications_delivery" d ON d."id" = (SELECT l."id" '
+    'FROM "notifications_delivery" l WHERE l."recipient_id" = $1 AND l."kind" = $2 '
+    'AND l."channel" = c."name" ORDER BY l."id" DESC LIMIT 1) '
     'WHERE u."id" = $1'
 )
 
@@ -152,8 +153,9 @@ _WRITE_SQL = (
     'WITH n AS (INSERT INTO "notifications_notification" ("kind", "title", "body", "data", '
     '"created_at", "user_id") VALUES ($1, $2, $3, $4::jsonb, $5, $6) RETURNING "id"), '
     'd AS (INSERT INTO "notifications_delivery" ("channel", "status", "not_before", '
-    '"attempts", "last_error", "notification_id") SELECT c."channel", \'pending\', '
-    'c."not_before", 0, \'\', n."id" FROM n, unnest($7::text[], $8::timestamptz[]) '
+    '"attempts", "last_error", "notification_id", "recipient_id", "kind") SELECT c."channel", '
+    "'pending', c.\"not_before\", 0, '', n.\"id\", $6, $1 FROM n, "
+    "unnest($7::text[], $8::timestamptz[]) "
     'AS c("channel", "not_before") RETURNING "id", "not_before") '
     'SELECT n."id" AS "notification_id", d."id" AS "delivery_id", d."not_before" AS '
     '"not_before" FROM n LEFT JOIN d ON true'
@@ -168,7 +170,11 @@ async def _write(
         await notification.save()
         made = [
             await Delivery.create(
-                notification_id=notification.id, channel=channel, not_before=not_before
+                notification_id=notification.id,
+                recipient_id=notification.user_id,
+                kind=notification.kind,
+                channel=channel,
+                not_before=not_before,
             )
             for channel, not_before in planned
         ]

@@ -24,6 +24,8 @@ class Cart(Model):
 
     class Meta:
         table = "orders_cart"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("market_id",),)
         unique_together = (("user", "market"),)
 
 
@@ -42,6 +44,8 @@ class CartItem(Model):
 
     class Meta:
         table = "orders_cart_item"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("product_id",),)
         unique_together = (("cart", "product"),)
 
 
@@ -102,7 +106,8 @@ class Order(Model):
     class Meta:
         table = "orders_order"
         unique_together = (("user", "idempotency_key"),)
-        indexes = (("user_id", "created_at"), ("market_id", "created_at"))
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("user_id", "created_at"), ("market_id", "created_at"), ("discount_id",))
 
 
 class OrderLine(Model):
@@ -123,3 +128,5 @@ class OrderLine(Model):
 
     class Meta:
         table = "orders_order_line"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("order_id",), ("product_id",))

@@ -56,7 +56,8 @@ class PaymentSession(Model):
 
     class Meta:
         table = "payments_session"
-        indexes = (("target", "target_id"), ("status", "created_at"))
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("target", "target_id"), ("status", "created_at"), ("user_id",))
 
 
 class RefundStatus(StrEnum):
@@ -93,4 +94,5 @@ class Refund(Model):
     class Meta:
         table = "payments_refund"
         unique_together = (("order", "key"),)
-        indexes = (("status", "created_at"),)
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("status", "created_at"), ("session_id",))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import connections
@@ -23,6 +24,7 @@ from tortoise.models import Model
 from asoud.platform.settings import Settings
 
 log = logging.getLogger("asoud.database")
+ModelT = TypeVar("ModelT", bound=Model)
 
 APP_LABEL = "asoud"
 # Every domain folder that owns tables lists its models module here.
@@ -157,6 +159,43 @@ async def fetch_sql(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         params = [str(p) if isinstance(p, uuid.UUID) else p for p in (params[i] for i in order)]
     rows: list[dict[str, Any]] = await client.execute_query_dict(sql, list(params))
     return rows
+
+
+class SelectModels:
+    """``SELECT`` every column of each (model, alias) as ``alias."col" AS "alias.col"``, then
+    ``rest`` (FROM, joins, WHERE): one prepared statement that joins several tables and still
+    yields whole models (``model_of``). Columns in ``omit`` (a large search vector) come back
+    NULL. The SQL is built on first use: Tortoise adds foreign-key columns to a model only
+    when it initialises."""
+
+    def __init__(
+        self, rest: str, *models: tuple[type[Model], str], omit: frozenset[str] = frozenset()
+    ) -> None:
+        self.rest, self.models, self.omit = rest, models, omit
+
+    @functools.cached_property
+    def sql(self) -> str:
+        columns = ", ".join(
+            f'NULL AS "{alias}.{column}"'
+            if column in self.omit
+            else f'{alias}."{column}" AS "{alias}.{column}"'
+            for model, alias in self.models
+            for column in model._meta.fields_db_projection.values()
+        )
+        return f"SELECT {columns} {self.rest}"
+
+    async def fetch(self, params: Sequence[Any]) -> list[dict[str, Any]]:
+        return await fetch_sql(self.sql, params)
+
+
+def model_of(model: type[ModelT], row: Mapping[str, Any], alias: str) -> ModelT:
+    """The ``model`` instance that a ``SelectModels`` row carries under ``alias``, converted as
+    the ORM converts its rows, without the ORM's query building."""
+    prefix = alias + "."
+    cut = len(prefix)
+    return model._init_from_db(
+        **{key[cut:]: value for key, value in row.items() if key.startswith(prefix)}
+    )
 
 
 async def save_changes(instance: Model, changes: Mapping[str, Any]) -> None:

@@ -27,3 +27,5 @@ class Category(Model):
 
     class Meta:
         table = "taxonomy_category"
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("parent_id",),)

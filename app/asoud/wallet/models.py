@@ -90,4 +90,5 @@ class Entry(Model):
 
     class Meta:
         table = "wallet_entry"
-        indexes = (("account_id", "id"),)
+        # every foreign key is indexed (look-ups and cascades)
+        indexes = (("account_id", "id"), ("transaction_id",))
