@@ -123,6 +123,9 @@ done = function(summary, latency, requests)
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.timeout, summary.duration / 1e6, latency:percentile(50) / 1000,
     latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+  io.write(string.format("WRKERRORS status=%d connect=%d read=%d write=%d timeout=%d\\n",
+    summary.errors.status, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.timeout))
 end
 """
 
@@ -164,7 +167,11 @@ def _wrk_figures(out: str) -> dict[str, float]:
         raise RuntimeError(f"wrk printed no figures:\n{out[-2000:]}")
     fields = report[0].split()[1:]
     requests, errors, duration, p50, p95, p99 = map(float, fields)
+    kinds = next(
+        (line.split()[1:] for line in out.splitlines() if line.startswith("WRKERRORS")), []
+    )
     return {
+        "error_kinds": " ".join(k for k in kinds if not k.endswith("=0")),  # type: ignore[dict-item]
         "requests": requests,
         "errors": errors,
         "rps": requests / duration,
@@ -190,6 +197,8 @@ async def drive_wrk_threads(
     )
     out, _ = await process.communicate()
     path.unlink()
+    if os.environ.get("BENCH_WRK_OUT"):
+        Path(os.environ["BENCH_WRK_OUT"]).write_bytes(out)
     return _wrk_figures(out.decode())
 
 

@@ -147,4 +147,8 @@ class Migration(migrations.Migration):
             model_name="StorefrontAccess",
             index=Index(fields=["user_id"]),
         ),
+        ops.AddIndex(
+            model_name="Order",
+            index=Index(fields=["user_id", "market_id", "status"]),
+        ),
     ]

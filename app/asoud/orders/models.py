@@ -107,7 +107,13 @@ class Order(Model):
         table = "orders_order"
         unique_together = (("user", "idempotency_key"),)
         # every foreign key is indexed (look-ups and cascades)
-        indexes = (("user_id", "created_at"), ("market_id", "created_at"), ("discount_id",))
+        # the buyer's unpaid orders in a market are counted at each checkout (hold caps)
+        indexes = (
+            ("user_id", "created_at"),
+            ("market_id", "created_at"),
+            ("discount_id",),
+            ("user_id", "market_id", "status"),
+        )
 
 
 class OrderLine(Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +26,7 @@ from asoud.orders import stock
 from asoud.orders.models import Cart, CartItem, Order, OrderLine, OrderStatus, PaymentMethod
 from asoud.orders.schemas import CheckoutIn, LineNotRestored, OrderLineOut, OrderOut
 from asoud.orders.state import next_state
-from asoud.platform.database import SelectModels, fetch_sql, model_of
+from asoud.platform.database import SelectModels, model_of
 from asoud.platform.errors import Conflict, DomainError, NotFound
 from asoud.platform.money import display, money, within_bounds
 from asoud.runtime import Platform
@@ -86,8 +87,8 @@ def _key_digest(key: str | None) -> str | None:
 
 
 # The buyer's cart for a market: its lines with their products and the market, as whole
-# models from one prepared statement (the ORM's select_related query cost more CPU than the
-# database spent answering it).
+# models, and the buyer's unpaid orders and held units in that market (for the hold caps), from
+# one prepared statement; the ORM's select_related query cost more CPU than the database spent.
 _CART_TO_CHECK_OUT = SelectModels(
     'FROM "orders_cart_item" i JOIN "orders_cart" c ON c."id" = i."cart_id" '
     'JOIN "catalog_product" p ON p."id" = i."product_id" '
@@ -98,17 +99,33 @@ _CART_TO_CHECK_OUT = SelectModels(
     (Product, "p"),
     (Market, "m"),
     omit=frozenset({"search_vector"}),
+    also=(
+        '(SELECT COUNT(*) FROM "orders_order" o WHERE o."user_id" = $1 AND o."market_id" = $2 '
+        "AND o.\"status\" IN ('pending', 'processing')) AS \"held_orders\", "
+        '(SELECT COALESCE(SUM(l."quantity"), 0) FROM "orders_order" o '
+        'JOIN "orders_order_line" l ON l."order_id" = o."id" WHERE o."user_id" = $1 '
+        'AND o."market_id" = $2 AND o."status" IN (\'pending\', \'processing\')) AS "held_units"'
+    ),
 )
 
 
-async def _cart_to_check_out(user: User, market_id: uuid.UUID) -> list[CartItem]:
+@dataclass
+class CartToCheckOut:
+    items: list[CartItem]
+    held_orders: int  # the buyer's unpaid orders in this market
+    held_units: int  # and the units they hold
+
+
+async def _cart_to_check_out(user: User, market_id: uuid.UUID) -> CartToCheckOut:
+    rows = await _CART_TO_CHECK_OUT.fetch([user.id, market_id])
     items = []
-    for row in await _CART_TO_CHECK_OUT.fetch([user.id, market_id]):
+    for row in rows:
         item, product = model_of(CartItem, row, "i"), model_of(Product, row, "p")
         product.market = model_of(Market, row, "m")
         item.cart, item.product = model_of(Cart, row, "c"), product
         items.append(item)
-    return items
+    held = rows[0] if rows else {"held_orders": 0, "held_units": 0}
+    return CartToCheckOut(items, int(held["held_orders"]), int(held["held_units"]))
 
 
 async def checkout(
@@ -120,7 +137,8 @@ async def checkout(
     digest = _key_digest(idempotency_key)
     # The cart's lines with their products and market in one query, read without a lock: the
     # cart is claimed at the end by deleting it only if no add-to-cart touched it meanwhile.
-    items = await _cart_to_check_out(user, data.market_id)
+    cart_to_check_out = await _cart_to_check_out(user, data.market_id)
+    items = cart_to_check_out.items
     market: Market | None = (
         items[0].product.market  # type: ignore[attr-defined]
         if items
@@ -139,7 +157,7 @@ async def checkout(
             return await order_view(existing)
         raise Conflict("cart_empty")
     cart: Cart = items[0].cart
-    await _within_hold_caps(platform, user, market, sum(item.quantity for item in items))
+    _within_hold_caps(platform, cart_to_check_out, sum(item.quantity for item in items))
     hold_for = (
         platform.settings.stock_hold_cash_seconds
         if data.payment_method is PaymentMethod.cash
@@ -217,28 +235,17 @@ async def checkout(
     return view(order, lines, discount.code if discount else None)
 
 
-OPEN = (OrderStatus.pending, OrderStatus.processing)
-# A buyer's unpaid orders in a market and the units they hold, in one statement.
-_HELD_SQL = (
-    'SELECT COUNT(DISTINCT o."id") AS "orders", SUM(l."quantity") AS "units" '
-    'FROM "orders_order" o LEFT JOIN "orders_order_line" l ON l."order_id" = o."id" '
-    'WHERE o."user_id" = $1 AND o."market_id" = $2 AND o."status" IN ($3, $4)'
-)
-
-
-async def _within_hold_caps(platform: Platform, user: User, market: Market, units: int) -> None:
+def _within_hold_caps(platform: Platform, cart: CartToCheckOut, units: int) -> None:
     """At most N unpaid orders and M held units per buyer and market (settings). Concurrent
     checkouts of the same buyer and market claim the same cart, so only one can pass here."""
     settings = platform.settings
-    [row] = await fetch_sql(_HELD_SQL, [user.id, market.id, *(s.value for s in OPEN)])
-    held_orders, held_units = int(row["orders"]), int(row["units"] or 0)
-    if held_orders >= settings.max_open_orders_per_market:
+    if cart.held_orders >= settings.max_open_orders_per_market:
         raise Conflict("too_many_open_orders", limit=settings.max_open_orders_per_market)
-    if held_units + units > settings.max_held_units_per_market:
+    if cart.held_units + units > settings.max_held_units_per_market:
         raise Conflict(
             "too_many_units_held",
             limit=settings.max_held_units_per_market,
-            extra={"held": held_units, "limit": settings.max_held_units_per_market},
+            extra={"held": cart.held_units, "limit": settings.max_held_units_per_market},
         )
 
 

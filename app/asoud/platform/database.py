@@ -169,9 +169,14 @@ class SelectModels:
     when it initialises."""
 
     def __init__(
-        self, rest: str, *models: tuple[type[Model], str], omit: frozenset[str] = frozenset()
+        self,
+        rest: str,
+        *models: tuple[type[Model], str],
+        omit: frozenset[str] = frozenset(),
+        also: str = "",
     ) -> None:
-        self.rest, self.models, self.omit = rest, models, omit
+        """``also``: more select expressions after the models' columns (aggregates, say)."""
+        self.rest, self.models, self.omit, self.also = rest, models, omit, also
 
     @functools.cached_property
     def sql(self) -> str:
@@ -182,7 +187,8 @@ class SelectModels:
             for model, alias in self.models
             for column in model._meta.fields_db_projection.values()
         )
-        return f"SELECT {columns} {self.rest}"
+        also = f", {self.also}" if self.also else ""
+        return f"SELECT {columns}{also} {self.rest}"
 
     async def fetch(self, params: Sequence[Any]) -> list[dict[str, Any]]:
         return await fetch_sql(self.sql, params)
