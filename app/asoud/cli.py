@@ -25,10 +25,14 @@ keys_app = typer.Typer(help="JWT signing keyring", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts", no_args_is_help=True)
 token_app = typer.Typer(help="Access tokens for operators and scripts", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+categories_app = typer.Typer(
+    help="The category tree (markets are filed under its leaves)", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
+app.add_typer(categories_app, name="categories")
 console = Console(stderr=True, soft_wrap=True)  # one problem, one line
 
 T = TypeVar("T")
@@ -254,6 +258,231 @@ def create_staff(phone: Annotated[str, typer.Option(help="mobile number")]) -> N
     settings = _settings()
     user, created = _run(lambda: _with_database(settings, lambda: ensure_staff(normalised)))
     print(f"{'created' if created else 'promoted'} staff user {user.id}")
+
+
+def _category_work(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run a category edit with the database and the shared cache (the API's cached tree is
+    dropped, so every process shows the change at once); a refusal is one line, exit 1."""
+    from asoud.platform.errors import DomainError
+    from asoud.platform.i18n import translate
+    from asoud.runtime import Platform
+
+    settings = _settings()
+    platform = Platform.create(settings)
+
+    async def run() -> T:
+        try:
+            return await _with_database(settings, lambda: work(platform))
+        finally:
+            await platform.http.aclose()
+            await platform.redis.aclose()
+
+    try:
+        return _run(run)
+    except DomainError as refused:
+        errors = refused.extra.get("errors") if refused.extra else None
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors or [])
+        console.print(f"[red]{detail or translate(refused.code, 'en', **refused.params)[1]}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _print_category(category: Any) -> None:
+    fee = (
+        f"  fee {category.subscription_fee:f} {category.fee_currency}"
+        if category.subscription_fee is not None
+        else ""
+    )
+    retired = "  (retired)" if category.retired_at else ""
+    indent = "  " * (category.level - 1)
+    print(f"{indent}{category.slug} [{category.id}] {category.names.get('en', '')}{fee}{retired}")
+
+
+def _names(en: str | None, fa: str | None, ar: str | None, tr: str | None) -> dict[str, str]:
+    return {
+        lang: value
+        for lang, value in (("en", en), ("fa", fa), ("ar", ar), ("tr", tr))
+        if value is not None
+    }
+
+
+@categories_app.command("list")
+def categories_list() -> None:
+    """The whole tree with ids, fees and retired categories."""
+    from asoud.taxonomy import services
+
+    async def work(platform: Any) -> list[Any]:
+        return await services.all_categories()
+
+    rows = _category_work(work)
+    children: dict[int | None, list[Any]] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row)
+
+    def show(parent: int | None) -> None:
+        for row in children.get(parent, []):
+            _print_category(row)
+            show(row.id)
+
+    show(None)
+
+
+@categories_app.command("create")
+def categories_create(
+    slug: Annotated[str, typer.Argument(help="e.g. books-new")],
+    en: Annotated[str, typer.Option(help="name in English")],
+    fa: Annotated[str, typer.Option(help="name in Persian")],
+    ar: Annotated[str, typer.Option(help="name in Arabic")],
+    tr: Annotated[str, typer.Option(help="name in Turkish")],
+    parent: Annotated[str | None, typer.Option(help="slug of the parent (none: a group)")] = None,
+    fee: Annotated[str | None, typer.Option(help="subscription fee (leaves only)")] = None,
+    currency: Annotated[str, typer.Option(help="currency of the fee")] = "IRT",
+    position: Annotated[int, typer.Option(help="order among its siblings")] = 0,
+) -> None:
+    """Create a group, a category or a leaf."""
+    from asoud.taxonomy import services
+    from asoud.taxonomy.schemas import CategoryCreate
+
+    async def work(platform: Any) -> Any:
+        parent_id = (await services.category_by_slug(parent)).id if parent else None
+        data = CategoryCreate.model_validate(
+            {
+                "slug": slug,
+                "names": {"en": en, "fa": fa, "ar": ar, "tr": tr},
+                "parent_id": parent_id,
+                "subscription_fee": {"amount": fee, "currency": currency} if fee else None,
+                "position": position,
+            }
+        )
+        return await services.create_category(platform, data)
+
+    _print_category(_category_edit(work))
+
+
+def _print_invalid(invalid: Any) -> None:
+    for error in invalid.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        console.print(f"[red]{where}: {error['msg']}[/red]")
+
+
+def _category_edit(work: Callable[[Any], Awaitable[T]]) -> T:
+    from pydantic import ValidationError
+
+    from asoud.platform.errors import NotFound
+
+    try:
+        return _category_work(work)
+    except NotFound:
+        console.print("[red]no such category[/red]")
+        raise typer.Exit(1) from None
+    except ValidationError as invalid:
+        _print_invalid(invalid)
+        raise typer.Exit(2) from None
+
+
+def _patch(slug: str, body: dict[str, Any]) -> None:
+    from asoud.taxonomy import services
+    from asoud.taxonomy.schemas import CategoryPatch
+
+    async def work(platform: Any) -> Any:
+        category = await services.category_by_slug(slug)
+        return await services.update_category(
+            platform, category, CategoryPatch.model_validate(body)
+        )
+
+    _print_category(_category_edit(work))
+
+
+@categories_app.command("rename")
+def categories_rename(
+    slug: str,
+    en: Annotated[str | None, typer.Option()] = None,
+    fa: Annotated[str | None, typer.Option()] = None,
+    ar: Annotated[str | None, typer.Option()] = None,
+    tr: Annotated[str | None, typer.Option()] = None,
+    new_slug: Annotated[str | None, typer.Option(help="a new slug")] = None,
+) -> None:
+    """Change the name in any of the four languages (or the slug)."""
+    body: dict[str, Any] = {}
+    if names := _names(en, fa, ar, tr):
+        body["names"] = names
+    if new_slug:
+        body["slug"] = new_slug
+    _patch(slug, body)
+
+
+@categories_app.command("move")
+def categories_move(
+    slug: str, parent: Annotated[str, typer.Option(help="slug of the new parent")]
+) -> None:
+    """Move under another parent of the same level."""
+    from asoud.taxonomy import services
+
+    async def parent_id(platform: Any) -> int:
+        return (await services.category_by_slug(parent)).id
+
+    _patch(slug, {"parent_id": _category_edit(parent_id)})
+
+
+@categories_app.command("fee")
+def categories_fee(
+    slug: str,
+    amount: Annotated[str, typer.Argument(help="the fee, or 'none' to clear it")],
+    currency: Annotated[str, typer.Option()] = "IRT",
+) -> None:
+    """Set (or clear) the subscription fee of a leaf."""
+    fee = None if amount.lower() == "none" else {"amount": amount, "currency": currency}
+    _patch(slug, {"subscription_fee": fee})
+
+
+@categories_app.command("retire")
+def categories_retire(slug: str) -> None:
+    """Take a category (and what is under it) out of the tree and of new choices."""
+    from asoud.taxonomy import services
+
+    async def work(platform: Any) -> Any:
+        return await services.retire_category(platform, await services.category_by_slug(slug))
+
+    _print_category(_category_edit(work))
+
+
+@categories_app.command("restore")
+def categories_restore(slug: str) -> None:
+    """Bring a retired category back."""
+    from asoud.taxonomy import services
+
+    async def work(platform: Any) -> Any:
+        return await services.restore_category(platform, await services.category_by_slug(slug))
+
+    _print_category(_category_edit(work))
+
+
+@categories_app.command("import")
+def categories_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML or CSV")],
+) -> None:
+    """Create or update a whole tree by slug (all or nothing; nothing is deleted)."""
+    from pydantic import ValidationError
+
+    from asoud.taxonomy import services
+    from asoud.taxonomy.files import TreeFileError, read_tree
+
+    try:
+        tree = read_tree(file)
+    except TreeFileError as unreadable:
+        console.print(f"[red]{file}: {unreadable}[/red]")
+        raise typer.Exit(2) from None
+    except ValidationError as invalid:
+        _print_invalid(invalid)
+        raise typer.Exit(2) from None
+
+    async def work(platform: Any) -> Any:
+        return await services.import_categories(platform, tree)
+
+    report = _category_edit(work)
+    print(
+        f"created {len(report.created)}, updated {len(report.updated)}, "
+        f"unchanged {report.unchanged}"
+    )
 
 
 @token_app.command("issue")

@@ -76,6 +76,31 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("المبلغ كبير جدًا", "سيتجاوز المجموع ما يمكن أن يحمله طلب واحد."),
         "tr": ("Tutar çok büyük", "Toplam, bir siparişin taşıyabileceğini aşar."),
     },
+    "category_slug_taken": {
+        "en": ("Slug taken", "Another category already uses the slug {slug}."),
+        "fa": ("شناسه تکراری", "دسته دیگری از شناسه {slug} استفاده می‌کند."),
+        "ar": ("المعرّف مستخدم", "هناك فئة أخرى تستخدم المعرّف {slug}."),
+        "tr": ("Kısa ad kullanımda", "{slug} kısa adı başka bir kategoride kullanılıyor."),
+    },
+    "category_level_fixed": {
+        "en": (
+            "Level cannot change",
+            "A category moves only under a parent of the same level, so a leaf stays a leaf.",
+        ),
+        "fa": (
+            "سطح دسته تغییر نمی‌کند",
+            "دسته فقط زیر والدی هم‌سطح والد فعلی منتقل می‌شود تا دسته سطح سوم، سطح سوم بماند.",
+        ),
+        "ar": (
+            "لا يمكن تغيير المستوى",
+            "تُنقل الفئة فقط تحت أصل من المستوى نفسه، لتبقى الفئة الفرعية فرعية.",
+        ),
+        "tr": (
+            "Düzey değişemez",
+            "Bir kategori yalnızca aynı düzeydeki bir üst kategorinin altına taşınır; "
+            "yaprak kategori yaprak kalır.",
+        ),
+    },
     "not_found": {
         "en": ("Not found", "The requested resource does not exist."),
         "fa": ("یافت نشد", "منبع درخواست‌شده وجود ندارد."),
@@ -697,6 +722,36 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "fa": "یک دسته سطح سوم انتخاب کنید.",
         "ar": "اختر فئة من المستوى الثالث.",
         "tr": "Üçüncü düzey bir kategori seçin.",
+    },
+    "retired_category": {
+        "en": "This category has been retired; choose another.",
+        "fa": "این دسته بازنشسته شده است؛ دسته دیگری انتخاب کنید.",
+        "ar": "تم إيقاف هذه الفئة؛ اختر فئة أخرى.",
+        "tr": "Bu kategori kullanımdan kaldırıldı; başka birini seçin.",
+    },
+    "leaf_cannot_have_children": {
+        "en": "A third-level category cannot have categories under it.",
+        "fa": "دسته سطح سوم نمی‌تواند زیردسته داشته باشد.",
+        "ar": "لا يمكن أن تحتوي فئة من المستوى الثالث على فئات تحتها.",
+        "tr": "Üçüncü düzey bir kategorinin altında kategori olamaz.",
+    },
+    "fee_only_on_leaves": {
+        "en": "Only a third-level category carries a subscription fee.",
+        "fa": "فقط دسته سطح سوم هزینه اشتراک دارد.",
+        "ar": "رسوم الاشتراك للفئات من المستوى الثالث فقط.",
+        "tr": "Abonelik ücreti yalnızca üçüncü düzey kategorilerde olur.",
+    },
+    "tree_too_deep": {
+        "en": "The tree has three levels: groups, categories and their leaves.",
+        "fa": "درخت سه سطح دارد: گروه، دسته و زیردسته.",
+        "ar": "للشجرة ثلاثة مستويات: مجموعات وفئات وفئات فرعية.",
+        "tr": "Ağacın üç düzeyi vardır: gruplar, kategoriler ve alt kategoriler.",
+    },
+    "duplicate_slug": {
+        "en": "This slug appears more than once.",
+        "fa": "این شناسه بیش از یک بار آمده است.",
+        "ar": "هذا المعرّف مكرر.",
+        "tr": "Bu kısa ad birden fazla kez geçiyor.",
     },
     "unknown_category": {
         "en": "No such category.",

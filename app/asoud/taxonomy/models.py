@@ -24,6 +24,9 @@ class Category(Model):
     subscription_fee = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
     fee_currency = fields.CharField(max_length=3, default="IRT")
     position = fields.IntField(default=0)
+    # Retired: gone from the tree and from new choices (with everything under it); markets and
+    # products already in it keep working. Restoring brings it back as it was.
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "taxonomy_category"
