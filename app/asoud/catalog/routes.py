@@ -83,7 +83,8 @@ async def _page_from_memory(call: Call[Any, Any]) -> Response | None:
     early=_page_from_memory,
 )
 async def list_market_products(call: Call[Any, ProductListQuery]) -> Response:
-    """Published products; filters, sort and cursor as in the catalogue search. Anonymous
+    """Published products of the market (by id or ``business_id``); filters, sort and cursor
+    as in the catalogue search. Anonymous
     answers carry a strong ETag (If-None-Match → 304) and may be cached for a few seconds."""
     user = call.principal.user if call.principal else None
     document, public = await services.market_page_document(

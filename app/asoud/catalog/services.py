@@ -291,9 +291,9 @@ async def market_page_document(
     language: str,
 ) -> tuple[Entry, bool]:
     """A market's page as rendered JSON with its ETag (see :func:`product_document`)."""
-    from asoud.markets.access import visible_market
+    from asoud.markets.access import market_id_of, visible_market
 
-    market_uuid = uuid_or_404(market_id)  # the form invalidation uses, whatever the path's
+    market_uuid = await market_id_of(market_id)  # the form invalidation uses (id or slug)
     key = _page_key(market_uuid, raw_query, language)
     if user is None and (hit := _from_memory(platform, key, catalog_cache.LIST_CACHE)):
         return hit, True

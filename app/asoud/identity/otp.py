@@ -44,6 +44,15 @@ async def enforce_login_limits(platform: Platform, scope: str, phone: str, ip: s
     )
 
 
+async def code_voided(platform: Platform, phone: str) -> bool:
+    """Did too many wrong tries void the last code (so only a new code can help)?"""
+    base = platform.keys("otp", _phone_key(platform, phone))
+    try:
+        return bool(await platform.redis.exists(base + ":void"))
+    except RedisError:
+        return False
+
+
 async def request_code(platform: Platform, phone: str, language: str) -> tuple[int, int]:
     """Create and send a code; returns ``(expires_in, resend_after)`` seconds."""
     settings = platform.settings
@@ -67,7 +76,7 @@ async def request_code(platform: Platform, phone: str, language: str) -> tuple[i
                 f"{salt}${_code_hash(platform, salt, code)}",
                 ex=settings.otp_ttl_seconds,
             )
-            pipe.delete(base + ":tries")
+            pipe.delete(base + ":tries", base + ":void")
             await pipe.execute()
     except RedisError:
         raise ServiceUnavailable() from None
@@ -90,6 +99,8 @@ async def consume_code(platform: Platform, phone: str, code: str) -> None:
     try:
         stored = await platform.redis.get(base + ":code")
         if stored is None:
+            if await platform.redis.exists(base + ":void"):
+                raise Unauthenticated("otp_new_code_needed")
             raise invalid
         text = stored.decode() if isinstance(stored, bytes) else str(stored)
         salt, _, expected = text.partition("$")
@@ -104,7 +115,13 @@ async def consume_code(platform: Platform, phone: str, code: str) -> None:
             pipe.expire(base + ":tries", settings.otp_ttl_seconds)
             tries = int((await pipe.execute())[0])
         if tries >= settings.otp_max_attempts:
-            await platform.redis.delete(base + ":code")
+            # The code is void now: say so (and keep saying so) rather than let the person
+            # wait out a rate limit only to find the right code refused.
+            async with platform.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(base + ":code")
+                pipe.set(base + ":void", "1", ex=settings.otp_ttl_seconds)
+                await pipe.execute()
+            raise Unauthenticated("otp_new_code_needed")
         raise invalid
     except RedisError:
         raise ServiceUnavailable() from None

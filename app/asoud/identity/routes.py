@@ -17,6 +17,8 @@ from asoud.identity.schemas import (
     RefreshRequest,
     TokenPair,
     TokenRequest,
+    UserAdmin,
+    UserLookup,
 )
 from asoud.platform.http import Api, Auth, Call
 from asoud.platform.i18n import current_language
@@ -132,3 +134,48 @@ async def jwks(call: Call[Any, Any]) -> Response:
     return JSONResponse(
         call.platform.keyring.get().jwks(), headers={"Cache-Control": "public, max-age=300"}
     )
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/admin/users",
+    summary="Find an account by its mobile number",
+    tags=["admin"],
+    auth=Auth.staff,
+    query=UserLookup,
+    responses={200: UserAdmin},
+    errors=[404],
+)
+async def find_user(call: Call[Any, UserLookup]) -> UserAdmin:
+    return services.admin_view(await services.user_by_phone(call.query.phone))
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/admin/users/{user_id}/disable",
+    summary="Disable an account and end its sessions",
+    tags=["admin"],
+    auth=Auth.staff,
+    responses={200: UserAdmin},
+    errors=[404, 409],
+)
+async def disable_user(call: Call[Any, Any]) -> UserAdmin:
+    """Every session ends at once (the next request with any of its tokens gets 401) and
+    logging in is refused until the account is enabled again."""
+    user = await services.set_active(call.principal.user, call.path["user_id"], active=False)
+    return services.admin_view(user)
+
+
+@api.endpoint(
+    "POST",
+    "/api/v1/admin/users/{user_id}/enable",
+    summary="Enable an account again",
+    tags=["admin"],
+    auth=Auth.staff,
+    responses={200: UserAdmin},
+    errors=[404],
+)
+async def enable_user(call: Call[Any, Any]) -> UserAdmin:
+    """The person logs in again; sessions ended by disabling stay ended."""
+    user = await services.set_active(call.principal.user, call.path["user_id"], active=True)
+    return services.admin_view(user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -20,9 +21,10 @@ class _Strict(BaseModel):
 class OtpRequest(_Strict):
     phone: str = Field(
         min_length=8,
-        max_length=20,
-        examples=["09121234567", "+14155550123"],
-        description="Iranian 09xxxxxxxxx or international E.164 mobile number",
+        max_length=32,
+        examples=["09121234567", "+14155550123", "۰۹۱۲۱۲۳۴۵۶۷"],
+        description="Iranian 09xxxxxxxxx or international E.164 mobile number; Persian or "
+        "Arabic-Indic digits, spaces, dashes and parentheses are accepted",
     )
 
     @field_validator("phone")
@@ -95,3 +97,24 @@ class MePatch(_Strict):
 
 class Jwks(BaseModel):
     keys: list[dict[str, str]]
+
+
+class UserLookup(_Strict):
+    phone: str = Field(min_length=8, max_length=32, description="the person's mobile number")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_phone(value)
+
+
+class UserAdmin(BaseModel):
+    """What staff see of an account (never its tokens)."""
+
+    id: UUID
+    phone: str
+    display_name: str
+    is_staff: bool
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None

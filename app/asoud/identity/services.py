@@ -7,9 +7,16 @@ from datetime import UTC, datetime
 from asoud.identity import otp, tokens
 from asoud.identity.auth import Principal
 from asoud.identity.models import User
-from asoud.identity.schemas import Capabilities, MarketAccess, Me, MePatch
+from asoud.identity.schemas import Capabilities, MarketAccess, Me, MePatch, UserAdmin
 from asoud.platform.database import save_changes
-from asoud.platform.errors import Forbidden
+from asoud.platform.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    uuid_or_404,
+)
 from asoud.runtime import Platform
 
 
@@ -23,7 +30,13 @@ async def send_login_code(
 async def login_with_code(
     platform: Platform, phone: str, code: str, ip: str
 ) -> tokens.IssuedTokens:
-    await otp.enforce_login_limits(platform, "otp-verify", phone, ip)
+    try:
+        await otp.enforce_login_limits(platform, "otp-verify", phone, ip)
+    except RateLimited:
+        # once the code is void no guess can succeed: tell people what helps
+        if await otp.code_voided(platform, phone):
+            raise Unauthenticated("otp_new_code_needed") from None
+        raise
     await otp.consume_code(platform, phone, code)
     user, _ = await User.get_or_create(phone=phone)
     if not user.is_active:
@@ -74,3 +87,37 @@ async def ensure_staff(phone: str) -> tuple[User, bool]:
         user.is_staff = True
         await user.save(update_fields=["is_staff", "updated_at"])
     return user, created
+
+
+def admin_view(user: User) -> UserAdmin:
+    return UserAdmin(
+        id=user.id,
+        phone=user.phone,
+        display_name=user.display_name,
+        is_staff=user.is_staff,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+async def user_by_phone(phone: str) -> User:
+    user = await User.get_or_none(phone=phone)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+async def set_active(staff: User, user_id: object, active: bool) -> User:
+    """Disable (every session ends at once: the next request with any of their tokens is
+    refused) or re-enable an account, who then logs in again."""
+    user = await User.get_or_none(id=uuid_or_404(user_id))
+    if user is None:
+        raise NotFound()
+    if user.id == staff.id and not active:
+        raise Conflict("cannot_disable_yourself")
+    if user.is_active != active:
+        await save_changes(user, {"is_active": active})
+    if not active:
+        await tokens.revoke_all_sessions(user.id)
+    return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 from tortoise.expressions import Q, Subquery
@@ -14,6 +15,7 @@ from asoud.markets.models import (
     StorefrontAccess,
     Visibility,
 )
+from asoud.markets.schemas import BUSINESS_ID
 from asoud.platform.errors import NotFound, uuid_or_404
 
 
@@ -65,8 +67,30 @@ async def can_view_storefront(user: User | None, market: Market) -> bool:
     return await StorefrontAccess.exists(market_id=market.id, user_id=user.id)
 
 
+async def market_by_reference(reference: str) -> Market | None:
+    """A market by its id or by its ``business_id`` (the slug people share, any case)."""
+    try:
+        return await Market.get_or_none(id=uuid.UUID(reference))
+    except ValueError:
+        pass
+    slug = reference.lower()
+    return await Market.get_or_none(business_id=slug) if BUSINESS_ID.match(slug) else None
+
+
+async def market_id_of(reference: str) -> uuid.UUID:
+    """The id a storefront reference names; a business_id costs one indexed look-up."""
+    try:
+        return uuid.UUID(reference)
+    except ValueError:
+        market = await market_by_reference(reference)
+        if market is None:
+            raise NotFound() from None
+        return market.id
+
+
 async def visible_market(user: User | None, market_id: str) -> Market:
-    market = await Market.get_or_none(id=uuid_or_404(market_id))
+    """The storefront, by id or business_id, if the caller may see it (404 otherwise)."""
+    market = await market_by_reference(market_id)
     if market is None or not await can_view_storefront(user, market):
         raise NotFound()
     return market

@@ -80,6 +80,8 @@ class Market(Model):
     fee_paid_currency = fields.CharField(max_length=3, default="")
     review_reason = fields.TextField(default="")
     published_at = fields.DatetimeField(null=True)
+    # when it last entered the review queue: staff see the longest waiting first
+    submitted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -182,6 +184,7 @@ class RevisionStatus(StrEnum):
     pending = "pending"
     approved = "approved"
     rejected = "rejected"
+    superseded = "superseded"  # the market changed under it (left published, or edited)
 
 
 class MarketRevision(Model):
@@ -195,6 +198,8 @@ class MarketRevision(Model):
         "asoud.Market", related_name="revisions", on_delete=fields.CASCADE
     )
     changes: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    # The market's updated_at when the revision was filed: it applies only to that state.
+    base_updated_at = fields.DatetimeField(null=True)
     status = fields.CharEnumField(RevisionStatus, max_length=16, default=RevisionStatus.pending)
     reason = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -21,11 +21,15 @@ from asoud.markets.models import (
     Market,
     MarketMember,
     MarketRevision,
+    MarketStatus,
     PendingMember,
     RevisionStatus,
 )
 from asoud.markets.schemas import (
     AccessGranted,
+    AdminMarketPage,
+    AdminMarketQuery,
+    AdminRevisionQuery,
     InviteIn,
     InviteOut,
     MarketCreate,
@@ -41,7 +45,7 @@ from asoud.markets.schemas import (
 )
 from asoud.platform.errors import NotFound, int_id_or_404, uuid_or_404
 from asoud.platform.http import Api, Auth, Call
-from asoud.platform.pagination import newest_first
+from asoud.platform.pagination import newest_first, oldest_first
 
 api = Api()
 OWNER = frozenset({Access.owner})
@@ -49,6 +53,7 @@ STAFF = frozenset({Access.staff, Access.owner, Access.manager, Access.editor, Ac
 
 
 class RevisionList(BaseModel):
+    next_cursor: str | None = None
     items: list[RevisionOut]
 
 
@@ -99,8 +104,8 @@ async def list_markets(call: Call[Any, MarketListQuery]) -> MarketPage:
     errors=[404],
 )
 async def get_market(call: Call[Any, Any]) -> MarketDetail:
-    """Everyone allowed to see the storefront gets the public fields; the owner, colleagues
-    and staff also get ``management``."""
+    """By id or by ``business_id`` (the slug people share). Everyone allowed to see the
+    storefront gets the public fields; the owner, colleagues and staff also get ``management``."""
     user = call.principal.user if call.principal else None
     market = await visible_market(user, call.path["market_id"])
     return services.detail_view(market, await access_of(user, market))
@@ -310,13 +315,44 @@ async def reactivate_market(call: Call[Any, Any]) -> MarketDetail:
     summary="Market edits awaiting review",
     tags=["admin"],
     auth=Auth.staff,
+    query=AdminRevisionQuery,
     responses={200: RevisionList},
 )
-async def pending_revisions(call: Call[Any, Any]) -> RevisionList:
-    rows = (
-        await MarketRevision.filter(status=RevisionStatus.pending).order_by("created_at").limit(100)
+async def pending_revisions(call: Call[Any, AdminRevisionQuery]) -> RevisionList:
+    """Pending edits by default, oldest first; filter by status and market."""
+    query = call.query
+    qs = MarketRevision.filter(status=RevisionStatus(query.status))
+    if query.market_id is not None:
+        qs = qs.filter(market_id=query.market_id)
+    rows, cursor = await oldest_first(qs, query.limit, query.cursor)
+    return RevisionList(items=[services.revision_view(r) for r in rows], next_cursor=cursor)
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/admin/markets",
+    summary="Markets by status: the review queue",
+    tags=["admin"],
+    auth=Auth.staff,
+    query=AdminMarketQuery,
+    responses={200: AdminMarketPage},
+)
+async def admin_markets(call: Call[Any, AdminMarketQuery]) -> AdminMarketPage:
+    """Queued markets by default, longest waiting first (by when they were submitted); other
+    statuses by when they last changed. Filters: category, city, text in name or business_id."""
+    query = call.query
+    qs = Market.filter(status=query.status)
+    if query.category_id is not None:
+        qs = qs.filter(category_id=query.category_id)
+    if query.city:
+        qs = qs.filter(city__iexact=query.city)
+    if query.q:
+        qs = qs.filter(Q(name__icontains=query.q) | Q(business_id__icontains=query.q))
+    field = "submitted_at" if query.status is MarketStatus.queued else "updated_at"
+    rows, cursor = await oldest_first(qs, query.limit, query.cursor, field)
+    return AdminMarketPage(
+        items=[services.detail_view(m, Access.staff) for m in rows], next_cursor=cursor
     )
-    return RevisionList(items=[services.revision_view(r) for r in rows])
 
 
 @api.endpoint(

@@ -225,6 +225,29 @@ class MarketListQuery(_Strict):
     category_id: CategoryId | None = None
 
 
+class AdminMarketQuery(_Strict):
+    """The review queue by default: queued markets, longest waiting first."""
+
+    status: MarketStatus = MarketStatus.queued
+    category_id: CategoryId | None = None
+    city: str | None = Field(default=None, max_length=80)
+    q: str | None = Field(default=None, max_length=100, description="in name or business_id")
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=512)
+
+
+class AdminMarketPage(BaseModel):
+    items: list[MarketDetail]
+    next_cursor: str | None
+
+
+class AdminRevisionQuery(_Strict):
+    status: Literal["pending", "approved", "rejected", "superseded"] = "pending"
+    market_id: UUID | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=512)
+
+
 class MarketPage(BaseModel):
     items: list[MarketPublic]
     next_cursor: str | None

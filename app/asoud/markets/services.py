@@ -112,7 +112,9 @@ async def edit_market(
         if market.status is MarketStatus.published:
             if await MarketRevision.exists(market_id=market.id, status=RevisionStatus.pending):
                 raise Conflict("revision_pending")
-            return await MarketRevision.create(market_id=market.id, changes=changes)
+            return await MarketRevision.create(
+                market_id=market.id, changes=changes, base_updated_at=market.updated_at
+            )
         if market.status is MarketStatus.inactive:
             raise _refuse(market, "edited")
         await save_changes(market, patch.model_dump(exclude_unset=True))
@@ -134,9 +136,13 @@ async def _transition(
     **changes: Any,
 ) -> Market:
     # Conditional update: two racing transitions cannot both succeed.
-    updated = await Market.filter(id=market.id, status__in=allowed_from).update(
-        status=to, updated_at=_now(), **changes
-    )
+    async with in_transaction():
+        updated = await Market.filter(id=market.id, status__in=allowed_from).update(
+            status=to, updated_at=_now(), **changes
+        )
+        if updated and to is not MarketStatus.published:
+            # edits filed against the published market no longer apply to anything
+            await _supersede_revisions(market.id, "the market left published")
     if not updated:
         await market.refresh_from_db()
         raise _refuse(market, action)
@@ -161,7 +167,13 @@ async def submit(platform: Platform, market: Market) -> Market:
     if not complete:
         raise Conflict("market_profile_incomplete")
     return await _transition(
-        platform, market, SUBMITTABLE, MarketStatus.queued, "submitted", review_reason=""
+        platform,
+        market,
+        SUBMITTABLE,
+        MarketStatus.queued,
+        "submitted",
+        review_reason="",
+        submitted_at=_now(),
     )
 
 
@@ -226,9 +238,19 @@ async def mark_subscription_paid(market_id: Any, amount: Decimal, currency: str)
     await market.save(update_fields=["fee_paid_amount", "fee_paid_currency", "fee_paid_at"])
 
 
+async def _supersede_revisions(market_id: Any, reason: str) -> None:
+    await MarketRevision.filter(market_id=market_id, status=RevisionStatus.pending).update(
+        status=RevisionStatus.superseded, reason=reason, decided_at=_now()
+    )
+
+
 async def decide_revision(
     platform: Platform, revision_id: str, decision: str, reason: str
 ) -> MarketRevision:
+    """Approve (apply the edit) or reject it. An edit applies only to the state it was filed
+    against: if the market left published or changed since, it is superseded instead (409),
+    since applying it would put older data back over newer."""
+    stale = False
     async with in_transaction():
         revision = await MarketRevision.filter(id=revision_id).select_for_update().first()
         if revision is None:
@@ -242,6 +264,14 @@ async def decide_revision(
             )
         if decision == "approve":
             market = await Market.filter(id=revision.market_id).select_for_update().get()
+            stale = market.status is not MarketStatus.published or (
+                revision.base_updated_at is not None
+                and market.updated_at != revision.base_updated_at
+            )
+        if stale:
+            revision.status = RevisionStatus.superseded
+            revision.reason = "the market changed after this edit was filed"
+        elif decision == "approve":
             patch = MarketPatch.model_validate(revision.changes)
             changes = patch.model_dump(exclude_unset=True)
             moving_to = changes.get("category_id")
@@ -257,6 +287,8 @@ async def decide_revision(
             revision.reason = reason.strip()
         revision.decided_at = _now()
         await revision.save()
+    if stale:
+        raise Conflict("revision_stale")
     if decision == "approve":
         await _invalidate(platform, market)
     return revision

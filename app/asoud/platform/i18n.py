@@ -76,6 +76,30 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "ar": ("المبلغ كبير جدًا", "سيتجاوز المجموع ما يمكن أن يحمله طلب واحد."),
         "tr": ("Tutar çok büyük", "Toplam, bir siparişin taşıyabileceğini aşar."),
     },
+    "revision_stale": {
+        "en": (
+            "Edit out of date",
+            "The market changed after this edit was filed; it was closed without applying it.",
+        ),
+        "fa": (
+            "ویرایش قدیمی است",
+            "فروشگاه پس از ثبت این ویرایش تغییر کرده است؛ ویرایش بدون اعمال بسته شد.",
+        ),
+        "ar": (
+            "التعديل قديم",
+            "تغيّر المتجر بعد تقديم هذا التعديل؛ أُغلق دون تطبيقه.",
+        ),
+        "tr": (
+            "Düzenleme güncel değil",
+            "Mağaza bu düzenleme gönderildikten sonra değişti; uygulanmadan kapatıldı.",
+        ),
+    },
+    "cannot_disable_yourself": {
+        "en": ("Not your own account", "Staff cannot disable their own account."),
+        "fa": ("حساب خودتان نه", "کارمندان نمی‌توانند حساب خودشان را غیرفعال کنند."),
+        "ar": ("ليس حسابك", "لا يمكن للموظفين تعطيل حساباتهم."),
+        "tr": ("Kendi hesabınız değil", "Personel kendi hesabını devre dışı bırakamaz."),
+    },
     "category_slug_taken": {
         "en": ("Slug taken", "Another category already uses the slug {slug}."),
         "fa": ("شناسه تکراری", "دسته دیگری از شناسه {slug} استفاده می‌کند."),
@@ -172,6 +196,24 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "fa": ("کد ارسال نشد", "ارسال کد ممکن نشد. کمی بعد دوباره تلاش کنید."),
         "ar": ("لم يتم إرسال الرمز", "تعذّر إرسال الرمز. حاول مرة أخرى بعد قليل."),
         "tr": ("Kod gönderilemedi", "Kodu gönderemedik. Birazdan tekrar deneyin."),
+    },
+    "otp_new_code_needed": {
+        "en": (
+            "New code needed",
+            "Too many wrong codes: this code no longer works. Request a new code.",
+        ),
+        "fa": (
+            "کد جدید لازم است",
+            "کد اشتباه بیش از حد وارد شد و این کد دیگر کار نمی‌کند. کد جدید بخواهید.",
+        ),
+        "ar": (
+            "يلزم رمز جديد",
+            "أُدخلت رموز خاطئة كثيرة: لم يعد هذا الرمز صالحًا. اطلب رمزًا جديدًا.",
+        ),
+        "tr": (
+            "Yeni kod gerekli",
+            "Çok fazla yanlış kod girildi: bu kod artık geçerli değil. Yeni bir kod isteyin.",
+        ),
     },
     "otp_invalid": {
         "en": ("Invalid code", "The code is wrong, used or expired. Request a new code if needed."),

@@ -100,14 +100,33 @@ async def newest_first(
     qs: QuerySet[M], limit: int, cursor: str | None
 ) -> tuple[list[M], str | None]:
     """One keyset page ordered by (created_at, id) descending, and the cursor of the next."""
+    return await keyset_page(qs, limit, cursor, "created_at", descending=True)
+
+
+async def oldest_first(
+    qs: QuerySet[M], limit: int, cursor: str | None, field: str = "created_at"
+) -> tuple[list[M], str | None]:
+    """One keyset page ordered by (``field``, id) ascending: queues, longest waiting first.
+    Rows whose ``field`` is NULL are left out."""
+    return await keyset_page(qs.filter(**{f"{field}__isnull": False}), limit, cursor, field)
+
+
+async def keyset_page(
+    qs: QuerySet[M], limit: int, cursor: str | None, field: str, *, descending: bool = False
+) -> tuple[list[M], str | None]:
+    """One page ordered by a timestamp column and the id (UUID) that breaks ties."""
+    beyond = "lt" if descending else "gt"
     if cursor:
-        created_text, id_text = decode_cursor(cursor, 2)
-        created = cursor_value(created_text, timestamp)
+        stamp_text, id_text = decode_cursor(cursor, 2)
+        stamp = cursor_value(stamp_text, timestamp)
         last_id = cursor_value(id_text, uuid_value)
-        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=last_id))
-    rows = await qs.order_by("-created_at", "-id").limit(limit + 1)
+        after: dict[str, Any] = {f"{field}__{beyond}": stamp}
+        tie: dict[str, Any] = {field: stamp, f"id__{beyond}": last_id}
+        qs = qs.filter(Q(**after) | Q(**tie))
+    sign = "-" if descending else ""
+    rows = await qs.order_by(f"{sign}{field}", f"{sign}id").limit(limit + 1)
     if len(rows) <= limit:
         return list(rows), None
     rows = rows[:limit]
     last = rows[-1]
-    return list(rows), encode_cursor([last.created_at.isoformat(), str(last.pk)])  # type: ignore[attr-defined]
+    return list(rows), encode_cursor([getattr(last, field).isoformat(), str(last.pk)])
