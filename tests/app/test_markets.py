@@ -38,8 +38,16 @@ async def test_market_goes_from_draft_to_published_through_review(
     mid = market["id"]
     assert market["management"]["status"] == "draft" and market["management"]["access"] == "owner"
 
-    unpaid = await client.post(f"/api/v1/markets/{mid}/submit", headers=owner.headers)
-    assert unpaid.status_code == 409 and unpaid.json()["code"] == "subscription_fee_unpaid"
+    # every missing prerequisite at once: the fee and each profile field
+    unready = await client.post(
+        f"/api/v1/markets/{mid}/submit", headers={**owner.headers, "Accept-Language": "fa"}
+    )
+    assert unready.status_code == 409 and unready.json()["code"] == "market_not_ready"
+    assert unready.json()["title"] == "آماده بررسی نیست"
+    missing = unready.json()["missing"]
+    assert [m["code"] for m in missing] == ["subscription_fee_unpaid", "market_profile_incomplete"]
+    assert missing[0]["due"].endswith(" IRT")
+    assert missing[1]["fields"] == ["contact_phone_or_email", "city", "address", "location"]
     await pay_fee(mid)
     incomplete = await client.post(f"/api/v1/markets/{mid}/submit", headers=owner.headers)
     assert (

@@ -152,6 +152,24 @@ async def test_quiet_hours_hold_deliveries_back(
     )
     assert bad.status_code == 422
 
+    # combinations that could not work: each refused with its own message, nothing changed
+    url = "/api/v1/me/notification-preferences"
+    for body, field, code in [
+        ({"quiet_start": "22:00"}, "body.quiet_end", "quiet_hours_need_both_ends"),
+        ({"quiet_end": "07:00"}, "body.quiet_start", "quiet_hours_need_both_ends"),
+        ({"quiet_start": "22:00", "quiet_end": "22:00"}, "body.quiet_end", "quiet_hours_empty"),
+        ({"email": True}, "body.email_address", "email_needs_address"),
+    ]:
+        refused = await client.put(
+            url, json=body, headers={**owner.headers, "Accept-Language": "fa"}
+        )
+        assert refused.status_code == 422, body
+        [error] = refused.json()["errors"]
+        assert (error["field"], error["code"]) == (field, code)
+        assert error["message"] and not error["message"].isascii()  # in Persian
+    kept = (await client.get(url, headers=owner.headers)).json()
+    assert (kept["quiet_start"], kept["quiet_end"], kept["email"]) == (start, end, False)
+
 
 def test_quiet_hours_over_midnight() -> None:
     from asoud.notifications.models import Preference

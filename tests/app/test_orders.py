@@ -372,17 +372,30 @@ async def test_coupon_rules(
             headers=owner.headers,
         )
     ).json()["code"]
+    already_over = await client.post(
+        f"/api/v1/markets/{market['id']}/discounts",
+        json={
+            "kind": "percentage",
+            "value": "10",
+            "expires_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+        },
+        headers=owner.headers,
+    )
+    assert already_over.status_code == 422
+    assert already_over.json()["errors"][0]["code"] == "expiry_in_past"
     expired = (
         await client.post(
             f"/api/v1/markets/{market['id']}/discounts",
             json={
                 "kind": "percentage",
                 "value": "10",
-                "expires_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+                "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
             },
             headers=owner.headers,
         )
     ).json()["code"]
+    # a day passes
+    await Discount.filter(code=expired).update(expires_at=datetime.now(UTC) - timedelta(hours=1))
     for who in (buyer, vip):
         await client.post(
             "/api/v1/cart/items", json={"product_id": product["id"]}, headers=who.headers

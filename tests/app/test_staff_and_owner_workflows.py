@@ -189,3 +189,33 @@ async def test_login_accepts_persian_and_arabic_indic_digits(
     assert await User.filter(phone="+989123334455").count() == 1
     wrong = await client.post("/api/v1/auth/otp", json={"phone": "۰۹۱۲۳۳۳۴۴۵"})
     assert wrong.status_code == 422
+
+
+async def test_a_compare_at_price_must_be_above_the_price(
+    client: httpx.AsyncClient, owner: Actor, staff: Actor
+) -> None:
+    market = await published_market(client, owner, staff, "shop-prices")
+    url = f"/api/v1/markets/{market['id']}/products"
+    body = {"name": "Lamp", "price": "100000", "stock": 3}
+    for compare_at in ("100000", "90000"):
+        refused = await client.post(
+            url, json={**body, "compare_at_price": compare_at}, headers=owner.headers
+        )
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0] == {
+            "field": "body.compare_at_price",
+            "code": "compare_at_not_above_price",
+            "message": "The compare-at price must be higher than the price.",
+        }
+    made = await client.post(
+        url, json={**body, "compare_at_price": "120000"}, headers=owner.headers
+    )
+    assert made.status_code == 201
+    product = f"/api/v1/products/{made.json()['id']}"
+    # a price raised past the old "was" price is refused unless the edit moves it too
+    raised = await client.patch(product, json={"price": "130000"}, headers=owner.headers)
+    assert raised.status_code == 422
+    both = await client.patch(
+        product, json={"price": "130000", "compare_at_price": None}, headers=owner.headers
+    )
+    assert both.status_code == 200 and both.json()["compare_at_price"] is None

@@ -94,9 +94,16 @@ async def _check(data: dict[str, Any], currency: str) -> None:
         raise field_error("body.category_id", "unknown_category")
 
 
+def _compare_at_above_price(price: Decimal, compare_at: Decimal | None) -> None:
+    """A "was" price shown struck through must be higher than the price, or it misleads."""
+    if compare_at is not None and compare_at <= price:
+        raise field_error("body.compare_at_price", "compare_at_not_above_price")
+
+
 async def create_product(platform: Platform, market: Market, data: ProductCreate) -> Product:
     values = data.model_dump(exclude_none=True, mode="python")
     await _check(values, market.currency)
+    _compare_at_above_price(values["price"], values.get("compare_at_price"))
     if "translations" in values:
         values["translations"] = data.model_dump(mode="json")["translations"]
     product = Product(market_id=market.id, currency=market.currency, **values)
@@ -117,6 +124,10 @@ async def update_product(platform: Platform, product: Product, patch: ProductPat
         changes["translations"] = patch.model_dump(mode="json", exclude_unset=True)["translations"]
     async with in_transaction():
         product = await Product.filter(id=product.id).select_for_update().get()
+        _compare_at_above_price(
+            changes.get("price", product.price),
+            changes.get("compare_at_price", product.compare_at_price),
+        )
         if product.status is ProductStatus.archived and changes.get("status") != "draft":
             raise Conflict(
                 "transition_not_allowed", entity="product", current="archived", action="edited"

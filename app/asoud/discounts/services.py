@@ -59,7 +59,17 @@ def view(discount: Discount) -> DiscountOut:
     )
 
 
+def _not_expired(expires_at: datetime | None) -> None:
+    """A code that has already expired could never be used: refuse it rather than store it."""
+    if expires_at is None:
+        return
+    aware = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)
+    if aware <= datetime.now(UTC):
+        raise field_error("body.expires_at", "expiry_in_past")
+
+
 async def create_discount(market: Market, data: DiscountCreate) -> Discount:
+    _not_expired(data.expires_at)
     allowed: list[str] = []
     for index, phone in enumerate(data.allowed_phones):
         try:
@@ -92,6 +102,7 @@ async def create_discount(market: Market, data: DiscountCreate) -> Discount:
 async def update_discount(discount: Discount, patch: DiscountPatch) -> Discount:
     """Write only the edited fields of the row as it is now (its uses move concurrently)."""
     changes = patch.model_dump(exclude_unset=True)
+    _not_expired(changes.get("expires_at"))
     async with in_transaction():
         discount = await Discount.filter(id=discount.id).select_for_update().get()
         limit = changes.get("usage_limit")

@@ -41,6 +41,7 @@ from asoud.markets.schemas import (
 )
 from asoud.platform.database import fetch_sql, save_changes
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
+from asoud.platform.money import display
 from asoud.runtime import Platform
 from asoud.taxonomy.models import Category
 from asoud.taxonomy.services import leaf_category
@@ -154,18 +155,26 @@ async def _transition(
 async def submit(platform: Platform, market: Market) -> Market:
     if market.status not in SUBMITTABLE:
         raise _refuse(market, "submitted")
-    due, _ = await fee_due(market)
+    # Every missing prerequisite at once, so the owner fixes them in one go.
+    missing: list[dict[str, Any]] = []
+    due, currency = await fee_due(market)
     if due > 0:
-        raise Conflict("subscription_fee_unpaid")
-    complete = (
-        (market.contact_phone or market.contact_email)
-        and market.city
-        and market.address
-        and market.latitude is not None
-        and market.longitude is not None
-    )
-    if not complete:
-        raise Conflict("market_profile_incomplete")
+        missing.append({"code": "subscription_fee_unpaid", "due": display(due, currency)})
+    profile = [
+        name
+        for name, present in (
+            ("contact_phone_or_email", market.contact_phone or market.contact_email),
+            ("city", market.city),
+            ("address", market.address),
+            ("location", market.latitude is not None and market.longitude is not None),
+        )
+        if not present
+    ]
+    if profile:
+        missing.append({"code": "market_profile_incomplete", "fields": profile})
+    if missing:
+        code = missing[0]["code"] if len(missing) == 1 else "market_not_ready"
+        raise Conflict(code, extra={"missing": missing})
     return await _transition(
         platform,
         market,

@@ -92,12 +92,11 @@ async def get_preferences(call: Call[Any, Any]) -> Preferences:
     auth=Auth.user,
     body=Preferences,
     responses={200: Preferences},
+    errors=[422],
 )
 async def put_preferences(call: Call[Preferences, Any]) -> Preferences:
-    preference = await services.preferences(call.principal.user)
-    for name, value in call.body.model_dump().items():
-        setattr(preference, name, value)
-    await preference.save()
+    """Quiet hours need both a start and an end; e-mail needs an address."""
+    await services.set_preferences(call.principal.user, call.body)
     return call.body
 
 

@@ -31,8 +31,10 @@ from asoud.notifications.models import (
     Preference,
 )
 from asoud.notifications.push import FcmPush, UnregisteredDevice
+from asoud.notifications.schemas import Preferences
 from asoud.notifications.texts import render
 from asoud.platform.database import fetch_sql, on_postgres
+from asoud.platform.errors import field_error
 from asoud.runtime import Platform
 
 log = logging.getLogger("asoud.notifications")
@@ -365,6 +367,23 @@ async def register_device(user: User, token: str) -> Device:
 
 async def preferences(user: User) -> Preference:
     preference, _ = await Preference.get_or_create(user_id=user.id)
+    return preference
+
+
+async def set_preferences(user: User, wanted: Preferences) -> Preference:
+    """Replace the person's preferences; combinations that could not work are refused, each
+    with its own message, and nothing changes."""
+    if (wanted.quiet_start is None) != (wanted.quiet_end is None):
+        missing = "quiet_end" if wanted.quiet_end is None else "quiet_start"
+        raise field_error(f"body.{missing}", "quiet_hours_need_both_ends")
+    if wanted.quiet_start is not None and wanted.quiet_start == wanted.quiet_end:
+        raise field_error("body.quiet_end", "quiet_hours_empty")
+    if wanted.email and not wanted.email_address:
+        raise field_error("body.email_address", "email_needs_address")
+    preference = await preferences(user)
+    for name, value in wanted.model_dump().items():
+        setattr(preference, name, value)
+    await preference.save()
     return preference
 
 

@@ -329,6 +329,25 @@ MESSAGES: Final[dict[str, dict[str, tuple[str, str]]]] = {
             "İncelemeye göndermeden önce pazarın abonelik ücretini ödeyin.",
         ),
     },
+    "market_not_ready": {
+        "en": (
+            "Not ready for review",
+            "Pay the subscription fee and complete the contact and location details; "
+            "the list says what is missing.",
+        ),
+        "fa": (
+            "آماده بررسی نیست",
+            "حق اشتراک را بپردازید و اطلاعات تماس و موقعیت را کامل کنید؛ فهرست، موارد کم را نشان می‌دهد.",
+        ),
+        "ar": (
+            "غير جاهز للمراجعة",
+            "ادفع رسوم الاشتراك وأكمل بيانات التواصل والموقع؛ القائمة تبيّن ما ينقص.",
+        ),
+        "tr": (
+            "İncelemeye hazır değil",
+            "Abonelik ücretini ödeyin, iletişim ve konum bilgilerini tamamlayın; eksikler listede.",
+        ),
+    },
     "market_profile_incomplete": {
         "en": ("Profile incomplete", "Add the market's contact and location before submitting it."),
         "fa": ("نمایه ناقص", "پیش از ارسال، اطلاعات تماس و موقعیت بازارچه را وارد کنید."),
@@ -794,6 +813,36 @@ FIELD_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "fa": "این شناسه بیش از یک بار آمده است.",
         "ar": "هذا المعرّف مكرر.",
         "tr": "Bu kısa ad birden fazla kez geçiyor.",
+    },
+    "expiry_in_past": {
+        "en": "This time has already passed; a code must expire in the future.",
+        "fa": "این زمان گذشته است؛ انقضای کد باید در آینده باشد.",
+        "ar": "هذا الوقت قد مضى؛ يجب أن ينتهي الرمز في المستقبل.",
+        "tr": "Bu zaman geçti; kodun son kullanma zamanı gelecekte olmalı.",
+    },
+    "compare_at_not_above_price": {
+        "en": "The compare-at price must be higher than the price.",
+        "fa": "قیمت پیش از تخفیف باید از قیمت فروش بیشتر باشد.",
+        "ar": "يجب أن يكون السعر قبل الخصم أعلى من سعر البيع.",
+        "tr": "Karşılaştırma fiyatı satış fiyatından yüksek olmalı.",
+    },
+    "quiet_hours_need_both_ends": {
+        "en": "Quiet hours need both a start and an end.",
+        "fa": "ساعات سکوت هم شروع و هم پایان لازم دارد.",
+        "ar": "ساعات الهدوء تحتاج إلى بداية ونهاية.",
+        "tr": "Sessiz saatlerin hem başlangıcı hem bitişi olmalı.",
+    },
+    "quiet_hours_empty": {
+        "en": "Quiet hours cannot start and end at the same time.",
+        "fa": "ساعات سکوت نمی‌تواند در یک زمان شروع و تمام شود.",
+        "ar": "لا يمكن أن تبدأ ساعات الهدوء وتنتهي في الوقت نفسه.",
+        "tr": "Sessiz saatler aynı anda başlayıp bitemez.",
+    },
+    "email_needs_address": {
+        "en": "Give an e-mail address to receive notifications by e-mail.",
+        "fa": "برای دریافت اعلان با ایمیل، نشانی ایمیل را وارد کنید.",
+        "ar": "أدخل عنوان بريد إلكتروني لتلقي الإشعارات عبره.",
+        "tr": "E-posta ile bildirim almak için bir e-posta adresi girin.",
     },
     "unknown_category": {
         "en": "No such category.",
