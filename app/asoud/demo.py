@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from asoud.catalog.models import Product, ProductStatus
+from asoud.catalog.search import normalise
 from asoud.identity.models import User
 from asoud.markets.models import Market, MarketStatus, MarketType
 from asoud.taxonomy.models import Category
@@ -184,7 +185,7 @@ async def seed_demo_data() -> list[str]:
                 status=ProductStatus.published,
                 keywords=["khorasan"],
                 translations={"fa": {"name": fa, "description": ""}},
-                search_text=f"{name} {fa} khorasan",
+                search_text=normalise(f"{name} {fa} khorasan"),
             )
         created.append(f"market {market.business_id} with 3 products")
     return created

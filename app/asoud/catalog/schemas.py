@@ -81,7 +81,7 @@ class ProductOwnerView(ProductPublic):
     updated_at: datetime
 
 
-Sort = Literal["newest", "price_asc", "price_desc", "popular"]
+Sort = Literal["relevance", "newest", "price_asc", "price_desc", "popular"]
 
 
 class ProductListQuery(_Strict):
@@ -92,7 +92,17 @@ class ProductListQuery(_Strict):
     min_price: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
     max_price: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
     in_stock: bool | None = None
-    sort: Sort = "newest"
+    sort: Sort | None = Field(
+        default=None,
+        description="relevance (the default with q; newest without: nothing to rank by), "
+        "newest, price_asc, price_desc or popular",
+    )
+
+    def ordering(self) -> str:
+        """The order applied: relevance needs words to rank by."""
+        if self.sort is None or self.sort == "relevance":
+            return "relevance" if self.q else "newest"
+        return self.sort
 
 
 class ProductPage(BaseModel):

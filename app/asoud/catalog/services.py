@@ -11,11 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 import pydantic_core
+from tortoise.contrib.postgres.search import SearchRank
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from asoud.catalog import cache as catalog_cache
+from asoud.catalog import search
 from asoud.catalog.models import Product, ProductKind, ProductStatus
 from asoud.catalog.schemas import (
     ProductCreate,
@@ -54,10 +56,11 @@ SEARCHED_FIELDS = {"name", "description", "keywords", "translations"}
 
 
 def _search_text(product: Product) -> str:
+    """What search indexes, normalised as queries are (catalog.search)."""
     parts = [product.name, product.description, *product.keywords]
     for translation in product.translations.values():
         parts += [translation.get("name", ""), translation.get("description", "")]
-    return " ".join(part for part in parts if part)
+    return search.normalise(" ".join(part for part in parts if part))
 
 
 def localise(product: Product | ProductRow, language: str) -> tuple[str, str]:
@@ -176,6 +179,8 @@ _ORDERINGS: dict[str, tuple[str, str, bool, Callable[[Any], Any]]] = {
     "price_asc": ("price", "", False, pagination.decimal_value),
     "price_desc": ("price", "-", True, pagination.decimal_value),
     "popular": ("sales_count", "-", True, pagination.int4),
+    # the search's rank (an annotation; on SQLite the same order as newest)
+    "relevance": ("rank", "-", True, float),
 }
 
 
@@ -190,9 +195,19 @@ def _apply_filters(qs: QuerySet[Product], query: ProductListQuery) -> QuerySet[P
         qs = qs.filter(stock__gt=F("reserved"))
     if query.q:
         if on_postgres():
-            qs = qs.filter(search_vector__search=query.q)
-        else:  # the embedded SQLite mode: a plain substring match
-            qs = qs.filter(search_text__icontains=query.q)
+            wanted = search.text_query(query.q)
+            if wanted is None:  # nothing but punctuation: nothing matches
+                return qs.filter(id__isnull=True)
+            qs = qs.filter(search_vector__search=wanted)
+            if query.ordering() == "relevance":
+                # cover density, divided by 1 + log(length): a match in a short product
+                # (its name) ranks above the same match lost in a long description
+                qs = qs.annotate(
+                    rank=SearchRank(F("search_vector"), wanted, normalization=1, cover_density=True)
+                )
+        else:  # the embedded SQLite mode: every normalised word as a substring, no stemming
+            for word in search.words(query.q) or [query.q]:
+                qs = qs.filter(search_text__icontains=word)
     return qs
 
 
@@ -200,7 +215,10 @@ async def list_products(
     qs: QuerySet[Product], query: ProductListQuery
 ) -> tuple[list[Product], str | None]:
     """One query whatever the page size: filters, keyset cursor, limit + 1 to see if more."""
-    column, direction, descending, parse = _ORDERINGS[query.sort]
+    ordering = query.ordering()
+    if ordering == "relevance" and not (on_postgres() and search.words(query.q or "")):
+        ordering = "newest"  # nothing ranked: no words, or the embedded SQLite
+    column, direction, descending, parse = _ORDERINGS[ordering]
     qs = _apply_filters(qs, query)
     if query.cursor:
         raw_value, raw_id = decode_cursor(query.cursor, 2)
@@ -323,7 +341,7 @@ async def market_page_document(
         market = await visible_market(user, market_id)
         page = await market_page(platform, market, query, language)
     public = user is None  # an anonymous caller sees only public, published markets
-    scope = str(market_uuid) + (catalog_cache.POPULAR if query.sort == "popular" else "")
+    scope = str(market_uuid) + (catalog_cache.POPULAR if query.ordering() == "popular" else "")
     return local.put(key, page, scope, since if public else None, catalog_cache.TTL_SECONDS), public
 
 
@@ -339,7 +357,7 @@ async def catalogue_page_document(
     since = local.version
     page = await catalogue_page(platform, user, query, language)
     public = user is None
-    scope = catalog_cache.GLOBAL + (catalog_cache.POPULAR if query.sort == "popular" else "")
+    scope = catalog_cache.GLOBAL + (catalog_cache.POPULAR if query.ordering() == "popular" else "")
     return local.put(key, page, scope, since if public else None, catalog_cache.TTL_SECONDS), public
 
 
@@ -421,7 +439,7 @@ async def _public_market_page(
 ) -> bytes:
     """The anonymous market page straight from SQL (the same filters, order and cursor as
     :func:`list_products`; full-text search stays with the ORM)."""
-    column, _, descending, parse = _ORDERINGS[query.sort]
+    column, _, descending, parse = _ORDERINGS[query.ordering()]
     params: list[Any] = [market_id]
 
     def param(value: Any) -> str:
