@@ -30,6 +30,7 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python loadtests/bench_identity.py
 	$(BIN)/python loadtests/bench_catalogue.py
+	$(BIN)/python loadtests/bench_search.py
 	$(BIN)/python loadtests/bench_marketplace.py
 	$(BIN)/python loadtests/bench_background.py
 	$(BIN)/python loadtests/bench_operator.py
