@@ -219,3 +219,28 @@ async def test_a_compare_at_price_must_be_above_the_price(
         product, json={"price": "130000", "compare_at_price": None}, headers=owner.headers
     )
     assert both.status_code == 200 and both.json()["compare_at_price"] is None
+
+
+async def test_staff_see_drafts_waiting_to_be_published_oldest_first(
+    client: httpx.AsyncClient, owner: Actor, staff: Actor
+) -> None:
+    market = await published_market(client, owner, staff, "shop-drafts")
+    url = f"/api/v1/markets/{market['id']}/products"
+    made = []
+    for name in ("First lamp", "Second lamp", "Third vase"):
+        created = await client.post(
+            url, json={"name": name, "price": "1000", "stock": 1}, headers=owner.headers
+        )
+        made.append(created.json()["id"])
+    queue = await client.get("/api/v1/admin/products", headers=staff.headers)
+    assert [p["id"] for p in queue.json()["items"]] == made
+    lamps = await client.get("/api/v1/admin/products", params={"q": "lamp"}, headers=staff.headers)
+    assert [p["name"] for p in lamps.json()["items"]] == ["First lamp", "Second lamp"]
+    await client.post(
+        f"/api/v1/admin/products/{made[0]}/publish", json={"publish": True}, headers=staff.headers
+    )
+    left = await client.get(
+        "/api/v1/admin/products", params={"market_id": market["id"]}, headers=staff.headers
+    )
+    assert [p["id"] for p in left.json()["items"]] == made[1:]
+    assert (await client.get("/api/v1/admin/products", headers=owner.headers)).status_code == 403

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from asoud.catalog import services
 from asoud.catalog.models import Product
 from asoud.catalog.schemas import (
+    AdminProductQuery,
     OwnerProductPage,
     ProductCreate,
     ProductListQuery,
@@ -22,6 +23,7 @@ from asoud.markets.access import WRITE, Access, market_for
 from asoud.platform.errors import NotFound, uuid_or_404
 from asoud.platform.http import Api, Auth, Call, document_response
 from asoud.platform.i18n import current_language
+from asoud.platform.pagination import oldest_first
 
 api = Api()
 ANY_ROLE = frozenset(Access)
@@ -220,3 +222,27 @@ async def publish_product(call: Call[PublicationIn, Any]) -> ProductOwnerView:
     )
     product = await services.set_publication(call.platform, product, call.body.publish)
     return services.owner_view(product, current_language.get())
+
+
+@api.endpoint(
+    "GET",
+    "/api/v1/admin/products",
+    summary="Products by status: drafts waiting to be published",
+    tags=["admin"],
+    auth=Auth.staff,
+    query=AdminProductQuery,
+    responses={200: OwnerProductPage},
+)
+async def admin_products(call: Call[Any, AdminProductQuery]) -> OwnerProductPage:
+    """Drafts by default, oldest first; filter by market and by text in the name."""
+    query = call.query
+    qs = Product.filter(status=query.status)
+    if query.market_id is not None:
+        qs = qs.filter(market_id=query.market_id)
+    if query.q:
+        qs = qs.filter(name__icontains=query.q)
+    rows, cursor = await oldest_first(qs, query.limit, query.cursor)
+    language = current_language.get()
+    return OwnerProductPage(
+        items=[services.owner_view(p, language) for p in rows], next_cursor=cursor
+    )

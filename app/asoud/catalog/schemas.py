@@ -113,3 +113,13 @@ class ProductPage(BaseModel):
 class OwnerProductPage(BaseModel):
     items: list[ProductOwnerView]
     next_cursor: str | None
+
+
+class AdminProductQuery(_Strict):
+    """Drafts waiting for staff by default, longest waiting first."""
+
+    status: Literal["draft", "published", "archived"] = "draft"
+    market_id: UUID | None = None
+    q: str | None = Field(default=None, max_length=100, description="in the name")
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=512)
