@@ -233,12 +233,17 @@ async def _truncate(settings: Settings) -> None:
 def _repair_cross_field_rules(case: AnyCase, leaf_category: int) -> None:
     """Rules no JSON Schema states, made true in "valid" cases (each has its own tests): a
     market's category is a leaf of the taxonomy the deployment holds; a day's opening hours
-    open before they close and do not overlap; a rate joins two different currencies."""
+    open before they close and do not overlap; quiet hours do not start when they end; a rate
+    joins two different currencies."""
     if not (case.meta and case.meta.generation.mode.is_positive):
         return
     if isinstance(case.body, dict):
         if "category_id" in case.body and "/markets" in case.operation.path:
             case.body["category_id"] = leaf_category
+        if case.body.get("quiet_start") and case.body.get("quiet_start") == case.body.get(
+            "quiet_end"
+        ):  # an empty span of quiet hours is refused (its own test)
+            case.body["quiet_end"] = "23:59" if case.body["quiet_start"] != "23:59" else "00:00"
         hours = case.body.get("opening_hours")
         if isinstance(hours, dict):
             case.body["opening_hours"] = {

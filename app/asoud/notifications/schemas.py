@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,8 +45,35 @@ class MarkedRead(BaseModel):
     marked: int
 
 
+# Stated in the schema as well: quiet hours have both ends or none; e-mail needs an address.
+_PREFERENCE_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"quiet_start": {"type": "string"}}, "required": ["quiet_start"]},
+            "then": {"properties": {"quiet_end": {"type": "string"}}, "required": ["quiet_end"]},
+        },
+        {
+            "if": {"properties": {"quiet_end": {"type": "string"}}, "required": ["quiet_end"]},
+            "then": {
+                "properties": {"quiet_start": {"type": "string"}},
+                "required": ["quiet_start"],
+            },
+        },
+        {
+            "if": {"properties": {"email": {"const": True}}, "required": ["email"]},
+            "then": {
+                "properties": {"email_address": {"minLength": 3}},
+                "required": ["email_address"],
+            },
+        },
+    ]
+}
+
+
 class Preferences(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_PREFERENCE_RULES
+    )
 
     sms: bool = True
     push: bool = True
