@@ -83,6 +83,15 @@ async def test_market_goes_from_draft_to_published_through_review(
         f"/api/v1/admin/markets/{mid}/review", json={"decision": "approve"}, headers=staff.headers
     )
     assert approved.status_code == 200 and approved.json()["management"]["status"] == "published"
+    # the owner was told of each decision, with the reason, in their inbox (newest first)
+    await client.patch("/api/v1/me", json={"language": "fa"}, headers=owner.headers)
+    inbox = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
+    assert [n["kind"] for n in inbox] == [
+        "market_approved",
+        "market_changes_requested",
+        "market_rejected",
+    ]
+    assert "Add hours" in inbox[1]["body"] and "Logo missing" in inbox[2]["body"]
 
     listed = await client.get("/api/v1/markets")
     assert [m["id"] for m in listed.json()["items"]] == [mid]
@@ -166,6 +175,9 @@ async def test_editing_a_published_market_files_a_revision(
     )
     assert rejected.json()["status"] == "rejected" and rejected.json()["reason"] == "Misleading"
     assert (await client.get(f"/api/v1/markets/{mid}")).json()["name"] == "New name"
+    inbox = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
+    assert [n["kind"] for n in inbox][:2] == ["revision_rejected", "revision_approved"]
+    assert "Misleading" in inbox[0]["body"]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from asoud.payments.services import reconcile
 from asoud.runtime import Platform
 from asoud.wallet.services import ledger_is_balanced
 from tests.support.fake_gateways import FakeZarinpal
+from tests.support.login import e164
 from tests.support.market import (
     GENEROUS_LIMITS,
     PROFILE,
@@ -365,3 +366,26 @@ async def test_unknown_authority_and_gateway(client: httpx.AsyncClient, buyer: A
         headers=buyer.headers,
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "unknown_gateway"
+
+
+async def test_the_owner_hears_of_an_online_order_when_it_is_paid_not_before(
+    client: httpx.AsyncClient, platform: Platform, owner: Actor, staff: Actor, buyer: Actor
+) -> None:
+    from asoud.identity.models import User
+    from asoud.notifications.models import Notification
+    from asoud.orders.services import tell_owner_paid
+
+    owner_id = (await User.get(phone=e164(owner.phone))).id
+    order, _ = await _online_order(client, owner, staff, buyer)
+    # placed but unpaid (it may never be paid): nothing announced to the owner yet
+    assert not await Notification.filter(user_id=owner_id, kind__startswith="order").exists()
+    assert await tell_owner_paid(platform, order["id"]) is False  # not paid yet
+    session = await _start(client, buyer, order["id"])
+    callback = await _gateway_redirects_back(session["redirect_url"], pay=True)
+    assert (await client.get(callback)).status_code == 303
+    # the worker runs the queued task; a redelivered run tells no one twice
+    assert await tell_owner_paid(platform, order["id"]) is True
+    assert await tell_owner_paid(platform, order["id"]) is False
+    [paid] = await Notification.filter(user_id=owner_id, kind__startswith="order")
+    assert paid.kind == "order_paid" and "900000 IRT" in paid.body
+    assert paid.data == {"order_id": order["id"]}

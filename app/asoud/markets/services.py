@@ -39,6 +39,7 @@ from asoud.markets.schemas import (
     MemberIn,
     RevisionOut,
 )
+from asoud.notifications.services import event_data, notify_quietly
 from asoud.platform.database import fetch_sql, save_changes
 from asoud.platform.errors import Conflict, DomainError, NotFound, field_error
 from asoud.platform.money import display
@@ -186,9 +187,17 @@ async def submit(platform: Platform, market: Market) -> Market:
     )
 
 
+REVIEW_NOTICES = {
+    "approve": "market_approved",
+    "reject": "market_rejected",
+    "request_changes": "market_changes_requested",
+}
+
+
 async def review(platform: Platform, market: Market, decision: str, reason: str) -> Market:
+    """Staff decide on a queued market; the owner is told (inbox and chosen channels)."""
     if decision == "approve":
-        return await _transition(
+        market = await _transition(
             platform,
             market,
             (MarketStatus.queued,),
@@ -197,16 +206,26 @@ async def review(platform: Platform, market: Market, decision: str, reason: str)
             published_at=_now(),
             review_reason="",
         )
-    _require_reason(reason)
-    target = MarketStatus.not_published if decision == "reject" else MarketStatus.needs_editing
-    return await _transition(
+    else:
+        _require_reason(reason)
+        target = MarketStatus.not_published if decision == "reject" else MarketStatus.needs_editing
+        market = await _transition(
+            platform,
+            market,
+            (MarketStatus.queued,),
+            target,
+            "rejected" if decision == "reject" else "sent back",
+            review_reason=reason.strip(),
+        )
+    await notify_quietly(
         platform,
-        market,
-        (MarketStatus.queued,),
-        target,
-        "rejected" if decision == "reject" else "sent back",
-        review_reason=reason.strip(),
+        market.owner_id,
+        REVIEW_NOTICES[decision],
+        event_data(market_id=market.id),
+        market=market.name,
+        reason=reason.strip(),
     )
+    return market
 
 
 async def unpublish(platform: Platform, market: Market) -> Market:
@@ -300,6 +319,16 @@ async def decide_revision(
         raise Conflict("revision_stale")
     if decision == "approve":
         await _invalidate(platform, market)
+    owner = await Market.filter(id=revision.market_id).first().values("owner_id", "name")
+    if owner is not None:
+        await notify_quietly(
+            platform,
+            owner["owner_id"],
+            "revision_approved" if decision == "approve" else "revision_rejected",
+            event_data(market_id=revision.market_id, revision_id=revision.id),
+            market=owner["name"],
+            reason=revision.reason,
+        )
     return revision
 
 

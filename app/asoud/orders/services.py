@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,7 @@ from asoud.platform.errors import Conflict, DomainError, NotFound
 from asoud.platform.money import display, money, within_bounds
 from asoud.runtime import Platform
 
+log = logging.getLogger("asoud.orders")
 ORDERS = Counter("asoud_orders", "Orders placed and their later states", ["result"])
 
 
@@ -224,14 +226,16 @@ async def checkout(
     if sold_out:  # a hold that leaves stock keeps every page true: no need to drop them
         await catalog_cache.invalidate(platform, [str(market.id)], sold_out)
     ORDERS.labels("placed").inc()
-    await notify_quietly(
-        platform,
-        market.owner_id,
-        "order_placed",
-        event_data(order_id=order.id),
-        total=display(order.total, order.currency),
-        market=market.name,
-    )
+    if order.payment_method is PaymentMethod.cash:
+        # the owner must accept a cash order now; an online one is announced once it is paid
+        await notify_quietly(
+            platform,
+            market.owner_id,
+            "order_placed",
+            event_data(order_id=order.id),
+            total=display(order.total, order.currency),
+            market=market.name,
+        )
     return view(order, lines, discount.code if discount else None)
 
 
@@ -340,7 +344,40 @@ async def pay_with_wallet(platform: Platform, user: User, order_id: Any) -> Orde
         await order.save()
     await _invalidate_after(platform, order, "pay_from_wallet", lines)
     await notify_order_status(platform, order)
+    await announce_paid(platform, order.id)
     return order
+
+
+async def announce_paid(platform: Platform, order_id: Any) -> None:
+    """Tell the market's owner that an order is paid, from a task: the payment callback keeps
+    its query budget, and a notification problem never touches the payment."""
+    from asoud.background.broker import enqueue
+
+    try:
+        await enqueue(platform.tasks, "orders.tell_owner_paid", order_id=str(order_id))
+    except Exception as exc:  # the broker is unreachable: the order stays paid regardless
+        log.error("order_paid announcement not queued: %s", type(exc).__name__)
+
+
+async def tell_owner_paid(platform: Platform, order_id: str) -> bool:
+    """The task's work. Delivery is at least once: a marker in Redis (kept a day) stops a
+    redelivered run from telling the owner twice."""
+    order = await Order.get_or_none(id=order_id)
+    if order is None or order.status is not OrderStatus.paid:
+        return False
+    market = await Market.get(id=order.market_id)
+    marker = platform.keys("order-paid-announced", str(order.id))
+    if not await platform.redis.set(marker, "1", nx=True, ex=86_400):
+        return False
+    await notify_quietly(
+        platform,
+        market.owner_id,
+        "order_paid",
+        event_data(order_id=order.id),
+        total=display(order.total, order.currency),
+        market=market.name,
+    )
+    return True
 
 
 RESTORABLE = (OrderStatus.failed, OrderStatus.cancelled)

@@ -414,6 +414,10 @@ async def _after_settling(
         amount=display(session.amount, session.currency),
         status=session.status.value,
     )
+    if session.target is Target.order and session.status is SessionStatus.succeeded:
+        from asoud.orders.services import announce_paid
+
+        await announce_paid(platform, session.target_id)
 
 
 async def _invalidate_order(platform: Platform, order_id: str, *, sold: bool) -> None:
