@@ -99,7 +99,7 @@ async def test_owner_messages_of_one_kind_are_batched(
         await client.post(f"/api/v1/orders/{order.json()['id']}/cancel", headers=buyer.headers)
     owner_id = (await User.get(phone=e164(owner.phone))).id
     assert await Notification.filter(user_id=owner_id, kind="order_placed").count() == 3
-    deliveries = await Delivery.filter(notification__user_id=owner_id)
+    deliveries = await Delivery.filter(recipient_id=owner_id, kind="order_placed")
     assert len(deliveries) == 1  # one SMS carries the three inbox entries
     assert await deliver(platform, deliveries[0].id) == "sent"
     outbox = platform.sms.provider_for(e164(owner.phone))
@@ -107,7 +107,7 @@ async def test_owner_messages_of_one_kind_are_batched(
     assert len(texts) == 1 and texts[0].endswith("(+2)")
     # the next one waits for the window to pass, and gathers what comes meanwhile
     await _checkout(client, buyer, market["id"], product["id"], 1)
-    [waiting] = await Delivery.filter(notification__user_id=owner_id, status="pending")
+    [waiting] = await Delivery.filter(recipient_id=owner_id, kind="order_placed", status="pending")
     assert await deliver(platform, waiting.id) == "nothing to do"
 
 
